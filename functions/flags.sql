@@ -1,0 +1,578 @@
+-- Feature flags: write-time validation, audit, canary bucketing, evaluation, allowlist and
+-- control RPCs. Docs: docs/flags.md. Tests: tests/sql/flags.test.sql.
+--
+-- Error codes of this file (class PC, see docs/errors.md):
+--   PC001 invalid flag value      PC002 flag not found      PC003 invalid argument
+
+------------------------------------------------------------------------------------------
+-- Who is acting. PostgREST sets request.jwt.claims; our CLI and the SQL Editor may set
+-- pgcanary.actor; otherwise the database role.
+CREATE OR REPLACE FUNCTION pgcanary_private.current_actor()
+RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    raw    text := nullif(current_setting('request.jwt.claims', true), '');
+    claims jsonb;
+BEGIN
+    IF raw IS NOT NULL THEN
+        BEGIN
+            claims := raw::jsonb;
+        EXCEPTION WHEN invalid_text_representation THEN
+            claims := NULL;  -- unreadable claims must not block an audited write
+        END;
+    END IF;
+    RETURN coalesce(
+        nullif(claims ->> 'email', ''),
+        nullif(claims ->> 'sub', ''),
+        nullif(current_setting('pgcanary.actor', true), ''),
+        nullif(claims ->> 'role', ''),
+        current_user::text);
+END
+$$;
+COMMENT ON FUNCTION pgcanary_private.current_actor() IS
+    'Actor for audit rows: JWT email or sub, else the pgcanary.actor setting, else the JWT role, else current_user.';
+
+-- A reason for the current change, set by the RPCs (transaction-local) or by an operator
+-- in the SQL Editor with: SET pgcanary.reason = '...'.
+CREATE OR REPLACE FUNCTION pgcanary_private.current_reason()
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT nullif(current_setting('pgcanary.reason', true), '') $$;
+
+------------------------------------------------------------------------------------------
+-- Bucketing. Byte-compatible with the seeds' Python:
+--   int(hashlib.md5(cliente_id.encode()).hexdigest()[:8], 16) % 100
+-- i.e. the first 4 bytes of md5 as an unsigned big-endian integer, mod 100. bit(32)::bigint
+-- reads the 32 bits unsigned. With a salt the hashed text is salt || ':' || cliente_id.
+-- The same expression appears in canary_bucket, canary_buckets and pgcanary_private.decide:
+-- a nested call per row costs more than the hash itself (bench/README.md has the figures).
+-- tests/vectors/buckets.json pins all three to the seed's formula.
+CREATE OR REPLACE FUNCTION public.canary_bucket(cliente_id uuid, salt text DEFAULT NULL)
+RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT (('x' || substr(md5(coalesce(salt || ':', '') || cliente_id::text), 1, 8))::bit(32)::bigint % 100)::integer
+$$;
+COMMENT ON FUNCTION public.canary_bucket(uuid, text) IS
+    'Canary bucket 0..99 of a client: first 4 bytes of md5(lowercase uuid text) mod 100, as the seeds'' Python computes it. NULL id gives NULL.';
+
+CREATE OR REPLACE FUNCTION public.canary_buckets(cliente_ids uuid[], salt text DEFAULT NULL)
+RETURNS TABLE (cliente_id uuid, bucket integer)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT u.id,
+           (('x' || substr(md5(coalesce(salt || ':', '') || u.id::text), 1, 8))::bit(32)::bigint % 100)::integer
+    FROM unnest(cliente_ids) AS u(id)
+$$;
+COMMENT ON FUNCTION public.canary_buckets(uuid[], text) IS
+    'Batch form of canary_bucket: one row per id, in input order.';
+
+------------------------------------------------------------------------------------------
+-- The seed's phase names, from the percentage; a flag that is off is "disabled" whatever
+-- its percentage (a killed flag keeps its percentage for resume_flag).
+CREATE OR REPLACE FUNCTION pgcanary_private.phase_name(percentage numeric, enabled boolean)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN NOT coalesce(enabled, false) OR coalesce(percentage, 0) <= 0 THEN 'disabled'
+        WHEN percentage <= 5  THEN 'canary_2pct'
+        WHEN percentage <= 15 THEN 'canary_10pct'
+        WHEN percentage <= 60 THEN 'canary_50pct'
+        ELSE 'full_rollout'
+    END
+$$;
+
+------------------------------------------------------------------------------------------
+-- The one decision procedure, shared by evaluate_flag, is_enabled and should_emit_event.
+-- Never raises: every cast is guarded by jsonb_typeof, so a bad stored value (an adopted
+-- table, a row written before validation existed) yields PARSE_ERROR, not an exception.
+CREATE OR REPLACE FUNCTION pgcanary_private.decide(
+    value jsonb, cliente_id uuid,
+    OUT enabled boolean, OUT reason text, OUT error_code text,
+    OUT bucket integer, OUT percentage integer)
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    pct jsonb;
+BEGIN
+    enabled := false;
+    IF value IS NULL THEN
+        reason := 'ERROR'; error_code := 'FLAG_NOT_FOUND'; RETURN;
+    END IF;
+    IF jsonb_typeof(value) = 'boolean' THEN
+        enabled := value::text::boolean;
+        reason := CASE WHEN enabled THEN 'STATIC' ELSE 'DISABLED' END;
+        percentage := CASE WHEN enabled THEN 100 ELSE 0 END;
+        RETURN;
+    END IF;
+    IF jsonb_typeof(value) <> 'object' THEN
+        reason := 'ERROR'; error_code := 'PARSE_ERROR'; RETURN;
+    END IF;
+
+    pct := coalesce(value -> 'percentage', value -> 'canary_pct');
+    IF pct IS NULL OR jsonb_typeof(pct) = 'null' THEN
+        percentage := CASE WHEN value ? 'force_on' THEN 0 ELSE 100 END;
+    ELSIF jsonb_typeof(pct) = 'number' AND pct::text::numeric BETWEEN 0 AND 100
+          AND pct::text::numeric = trunc(pct::text::numeric) THEN
+        percentage := pct::text::numeric::integer;
+    ELSE
+        reason := 'ERROR'; error_code := 'PARSE_ERROR'; RETURN;
+    END IF;
+
+    IF jsonb_typeof(value -> 'enabled') IS DISTINCT FROM 'boolean' THEN
+        -- Missing enabled is off, as the seed's config.get("enabled", False); a non-boolean is a parse error.
+        IF value ? 'enabled' THEN reason := 'ERROR'; error_code := 'PARSE_ERROR';
+        ELSE reason := 'DISABLED'; END IF;
+        RETURN;
+    END IF;
+    IF NOT (value ->> 'enabled')::boolean THEN
+        reason := 'DISABLED'; RETURN;
+    END IF;
+
+    IF cliente_id IS NULL THEN
+        reason := 'ERROR'; error_code := 'TARGETING_KEY_MISSING'; RETURN;
+    END IF;
+
+    IF value ? 'force_on' AND jsonb_typeof(value -> 'force_on') <> 'array' THEN
+        reason := 'ERROR'; error_code := 'PARSE_ERROR'; RETURN;
+    END IF;
+    IF (value -> 'force_on') ? cliente_id::text THEN
+        enabled := true; reason := 'TARGETING_MATCH'; RETURN;
+    END IF;
+
+    IF percentage >= 100 THEN
+        enabled := true; reason := 'STATIC'; RETURN;
+    END IF;
+
+    IF jsonb_typeof(value -> 'salt') NOT IN ('string', 'null') THEN
+        reason := 'ERROR'; error_code := 'PARSE_ERROR'; RETURN;
+    END IF;
+    bucket := (('x' || substr(md5(coalesce((value ->> 'salt') || ':', '') || cliente_id::text), 1, 8))::bit(32)::bigint % 100)::integer;
+    enabled := bucket < percentage;
+    reason := 'SPLIT';
+END
+$$;
+COMMENT ON FUNCTION pgcanary_private.decide(jsonb, uuid) IS
+    'The flag decision for one stored value and one client (OpenFeature reasons). Never raises.';
+
+------------------------------------------------------------------------------------------
+-- Evaluation. STABLE: a change of feature_flags is seen by the next statement, so the kill
+-- switch acts on the next call (no cache to wait for).
+CREATE OR REPLACE FUNCTION public.evaluate_flag(flag_key text, cliente_id uuid)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v jsonb;
+    d record;
+BEGIN
+    SELECT f.value INTO v FROM public.feature_flags AS f WHERE f.flag_key = evaluate_flag.flag_key;
+    d := pgcanary_private.decide(v, evaluate_flag.cliente_id);
+    RETURN jsonb_build_object(
+        'flag_key', evaluate_flag.flag_key,
+        'enabled', d.enabled,
+        'reason', d.reason,
+        'error_code', d.error_code,
+        'bucket', d.bucket,
+        'percentage', d.percentage,
+        'phase', pgcanary_private.phase_name(d.percentage, jsonb_typeof(v) = 'boolean' AND v = 'true'
+                                             OR (v ->> 'enabled') = 'true'));
+EXCEPTION WHEN OTHERS THEN
+    -- Evaluation must never raise into the caller's work: fail closed and say why.
+    RETURN jsonb_build_object('flag_key', evaluate_flag.flag_key, 'enabled', false,
+                              'reason', 'ERROR', 'error_code', 'GENERAL', 'bucket', NULL,
+                              'percentage', NULL, 'phase', 'disabled');
+END
+$$;
+COMMENT ON FUNCTION public.evaluate_flag(text, uuid) IS
+    'Evaluates a flag for a client: {flag_key, enabled, reason, error_code, bucket, percentage, phase}. Reasons: DISABLED, TARGETING_MATCH (force_on), SPLIT, STATIC, ERROR (FLAG_NOT_FOUND, PARSE_ERROR, TARGETING_KEY_MISSING, GENERAL). Never raises.';
+
+CREATE OR REPLACE FUNCTION public.is_enabled(flag_key text, cliente_id uuid)
+RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v jsonb;
+BEGIN
+    SELECT f.value INTO v FROM public.feature_flags AS f WHERE f.flag_key = is_enabled.flag_key;
+    RETURN (pgcanary_private.decide(v, is_enabled.cliente_id)).enabled;
+EXCEPTION WHEN OTHERS THEN
+    RETURN false;  -- fail closed; evaluate_flag gives the reason
+END
+$$;
+COMMENT ON FUNCTION public.is_enabled(text, uuid) IS
+    'Hot path: true when the flag is on for this client. Same decision as evaluate_flag; never raises (false on any error).';
+
+-- The seed's should_emit_event: the business_events_enabled master switch (seed 8.4's
+-- emergency UPDATE) and then the business_events_canary rollout. event_type is part of the
+-- seed's signature and is kept for per-type rollouts; today every type shares one cohort.
+CREATE OR REPLACE FUNCTION public.should_emit_event(cliente_id uuid, event_type text)
+RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    master jsonb;
+    v      jsonb;
+BEGIN
+    SELECT max(f.value::text) FILTER (WHERE f.flag_key = 'business_events_enabled')::jsonb,
+           max(f.value::text) FILTER (WHERE f.flag_key = 'business_events_canary')::jsonb
+      INTO master, v
+      FROM public.feature_flags AS f
+     WHERE f.flag_key IN ('business_events_enabled', 'business_events_canary');
+    IF master IS NOT NULL AND NOT (pgcanary_private.decide(master, should_emit_event.cliente_id)).enabled THEN
+        RETURN false;
+    END IF;
+    RETURN (pgcanary_private.decide(v, should_emit_event.cliente_id)).enabled;
+EXCEPTION WHEN OTHERS THEN
+    RETURN false;
+END
+$$;
+COMMENT ON FUNCTION public.should_emit_event(uuid, text) IS
+    'Seed 8.1: should a backend business event for this client be emitted? Master switch business_events_enabled, then the business_events_canary rollout. Never raises.';
+
+------------------------------------------------------------------------------------------
+-- Write-time validation. A value is canary-shaped when it is an object with any of the
+-- canary keys, or when the flag is a known canary flag (business_events_canary,
+-- external_handoff, or any *_canary key). Other flags may hold any JSON, as the seed's
+-- procedure writes them ('2', 'false', {"enabled": false}).
+CREATE OR REPLACE FUNCTION pgcanary_private.validate_flag_value(flag_key text, value jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    example constant text := 'A canary value looks like {"enabled": true, "percentage": 10, "force_on": ["<uuid>"]}';
+    known   boolean := flag_key IN ('business_events_canary', 'external_handoff') OR flag_key LIKE '%\_canary';
+    pct_key text;
+    pct     jsonb;
+    ids     jsonb := '[]';
+    item    jsonb;
+    id      uuid;
+BEGIN
+    IF value IS NULL THEN
+        RAISE EXCEPTION 'flag "%": value must not be null', flag_key
+            USING ERRCODE = 'PC001', HINT = 'Write a JSON value, for example ''false'' or ''{"enabled": false}''.';
+    END IF;
+    IF NOT (known OR (jsonb_typeof(value) = 'object' AND value ?| ARRAY['percentage', 'canary_pct', 'force_on', 'salt'])) THEN
+        RETURN value;
+    END IF;
+    IF jsonb_typeof(value) <> 'object' THEN
+        RAISE EXCEPTION 'flag "%" is a canary flag: its value must be a JSON object, got %', flag_key, value
+            USING ERRCODE = 'PC001', HINT = example;
+    END IF;
+    IF jsonb_typeof(value -> 'enabled') IS DISTINCT FROM 'boolean' THEN
+        RAISE EXCEPTION 'flag "%": "enabled" must be true or false, got %', flag_key, coalesce((value -> 'enabled')::text, 'nothing')
+            USING ERRCODE = 'PC001', HINT = example;
+    END IF;
+    IF value ? 'percentage' AND value ? 'canary_pct' THEN
+        RAISE EXCEPTION 'flag "%": give "percentage" or "canary_pct", not both', flag_key
+            USING ERRCODE = 'PC001', HINT = '"canary_pct" is the handoff flag''s name for "percentage"; keep one.';
+    END IF;
+    pct_key := CASE WHEN value ? 'canary_pct' THEN 'canary_pct' ELSE 'percentage' END;
+    pct := value -> pct_key;
+    IF pct IS NOT NULL AND NOT (jsonb_typeof(pct) = 'number' AND pct::text::numeric BETWEEN 0 AND 100
+                                AND pct::text::numeric = trunc(pct::text::numeric)) THEN
+        RAISE EXCEPTION 'flag "%": "%" must be an integer from 0 to 100, got %', flag_key, pct_key, pct
+            USING ERRCODE = 'PC001', HINT = 'Use a whole number of percent, for example 2, 10, 50 or 100.';
+    END IF;
+    IF value ? 'force_on' THEN
+        IF jsonb_typeof(value -> 'force_on') <> 'array' THEN
+            RAISE EXCEPTION 'flag "%": "force_on" must be an array of client UUIDs, got %', flag_key, value -> 'force_on'
+                USING ERRCODE = 'PC001', HINT = 'For example "force_on": ["0b7e4a5c-1d2e-4f60-9a1b-2c3d4e5f6a7b"]; use add_to_allowlist() to add one.';
+        END IF;
+        FOR item IN SELECT e FROM jsonb_array_elements(value -> 'force_on') AS e LOOP
+            BEGIN
+                IF jsonb_typeof(item) <> 'string' THEN RAISE invalid_text_representation; END IF;
+                id := item #>> '{}';
+            EXCEPTION WHEN invalid_text_representation THEN
+                RAISE EXCEPTION 'flag "%": "force_on" holds %, which is not a UUID', flag_key, item
+                    USING ERRCODE = 'PC001', HINT = 'Every force_on entry is a client UUID string such as "0b7e4a5c-1d2e-4f60-9a1b-2c3d4e5f6a7b".';
+            END;
+            -- Stored in the canonical lowercase form that bucketing and lookups use.
+            IF NOT ids ? id::text THEN ids := ids || to_jsonb(id::text); END IF;
+        END LOOP;
+        value := jsonb_set(value, '{force_on}', ids);
+    END IF;
+    IF jsonb_typeof(value -> 'salt') NOT IN ('string', 'null') THEN
+        RAISE EXCEPTION 'flag "%": "salt" must be text, got %', flag_key, value -> 'salt'
+            USING ERRCODE = 'PC001', HINT = 'A salt gives this flag a cohort independent of other flags, for example "salt": "handoff-v1".';
+    END IF;
+    RETURN value;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgcanary_private.feature_flags_before_write()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    NEW.value := pgcanary_private.validate_flag_value(NEW.flag_key, NEW.value);
+    IF TG_OP = 'UPDATE' AND NEW.value IS NOT DISTINCT FROM OLD.value
+       AND NEW.description IS NOT DISTINCT FROM OLD.description THEN
+        RETURN NEW;  -- nothing changed: keep who and when of the last real change
+    END IF;
+    NEW.updated_at := now();
+    NEW.updated_by := pgcanary_private.current_actor();
+    RETURN NEW;
+END
+$$;
+
+-- SECURITY DEFINER so the audit trail is append-only for everyone else: service_role may
+-- read feature_flag_audit but not write it. Nobody can EXECUTE it directly (triggers do
+-- not need EXECUTE to fire).
+CREATE OR REPLACE FUNCTION pgcanary_private.feature_flags_audit()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.value IS NOT DISTINCT FROM OLD.value
+       AND NEW.description IS NOT DISTINCT FROM OLD.description THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO public.feature_flag_audit (flag_key, operation, old_value, new_value, actor, reason)
+    VALUES (CASE WHEN TG_OP = 'DELETE' THEN OLD.flag_key ELSE NEW.flag_key END, TG_OP,
+            CASE WHEN TG_OP <> 'INSERT' THEN OLD.value END,
+            CASE WHEN TG_OP <> 'DELETE' THEN NEW.value END,
+            pgcanary_private.current_actor(), pgcanary_private.current_reason());
+    RETURN NULL;
+END
+$$;
+
+-- Seed 8.4 writes the percentage into business_events_rollout_pct. That row is an alias of
+-- business_events_canary.percentage, kept in sync both ways, so the seed's commands work
+-- and a SELECT on either row tells the truth. Loops end because each side only writes
+-- when the other differs.
+CREATE OR REPLACE FUNCTION pgcanary_private.feature_flags_sync_alias()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.flag_key = 'business_events_rollout_pct' THEN
+        IF NOT (jsonb_typeof(NEW.value) = 'number' AND NEW.value::text::numeric BETWEEN 0 AND 100
+                AND NEW.value::text::numeric = trunc(NEW.value::text::numeric)) THEN
+            RAISE EXCEPTION 'flag "business_events_rollout_pct" must be an integer from 0 to 100, got %', NEW.value
+                USING ERRCODE = 'PC001',
+                      HINT = 'It sets business_events_canary.percentage: UPDATE feature_flags SET value = ''10'' WHERE flag_key = ''business_events_rollout_pct'';';
+        END IF;
+        UPDATE public.feature_flags AS f
+           SET value = jsonb_set(f.value, '{percentage}', NEW.value)
+         WHERE f.flag_key = 'business_events_canary'
+           AND f.value -> 'percentage' IS DISTINCT FROM NEW.value;
+    ELSIF NEW.flag_key = 'business_events_canary' AND NEW.value ? 'percentage' THEN
+        UPDATE public.feature_flags AS f
+           SET value = NEW.value -> 'percentage'
+         WHERE f.flag_key = 'business_events_rollout_pct'
+           AND f.value IS DISTINCT FROM NEW.value -> 'percentage';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER feature_flags_before_write
+    BEFORE INSERT OR UPDATE ON public.feature_flags
+    FOR EACH ROW EXECUTE FUNCTION pgcanary_private.feature_flags_before_write();
+CREATE OR REPLACE TRIGGER feature_flags_audit
+    AFTER INSERT OR UPDATE OR DELETE ON public.feature_flags
+    FOR EACH ROW EXECUTE FUNCTION pgcanary_private.feature_flags_audit();
+CREATE OR REPLACE TRIGGER feature_flags_sync_alias
+    AFTER INSERT OR UPDATE OF value ON public.feature_flags
+    FOR EACH ROW WHEN (NEW.flag_key IN ('business_events_rollout_pct', 'business_events_canary'))
+    EXECUTE FUNCTION pgcanary_private.feature_flags_sync_alias();
+
+------------------------------------------------------------------------------------------
+-- Status and control RPCs.
+CREATE OR REPLACE FUNCTION public.get_rollout_status(flag_key text DEFAULT 'business_events_canary')
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v   jsonb;
+    d   record;
+    on_ boolean;
+BEGIN
+    SELECT f.value INTO v FROM public.feature_flags AS f WHERE f.flag_key = get_rollout_status.flag_key;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'flag "%" does not exist', get_rollout_status.flag_key
+            USING ERRCODE = 'PC002', HINT = 'List flags with: SELECT flag_key FROM feature_flags;';
+    END IF;
+    d := pgcanary_private.decide(v, NULL);
+    on_ := CASE jsonb_typeof(v) WHEN 'boolean' THEN v = 'true' ELSE (v ->> 'enabled') = 'true' END;
+    RETURN jsonb_build_object(
+        'flag_key', get_rollout_status.flag_key,
+        'enabled', coalesce(on_, false),
+        'percentage', d.percentage,
+        'force_on_count', CASE WHEN jsonb_typeof(v -> 'force_on') = 'array' THEN jsonb_array_length(v -> 'force_on') ELSE 0 END,
+        'phase', pgcanary_private.phase_name(d.percentage, on_),
+        'valid', d.error_code IS NULL OR d.error_code = 'TARGETING_KEY_MISSING');
+END
+$$;
+COMMENT ON FUNCTION public.get_rollout_status(text) IS
+    'Seed 8.1 status: {flag_key, enabled, percentage, force_on_count, phase, valid}. Raises PC002 for an unknown flag.';
+
+-- Shared by the control RPCs: a reason is required, recorded transaction-locally for the audit trigger.
+CREATE OR REPLACE FUNCTION pgcanary_private.require_reason(reason text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF coalesce(btrim(reason), '') = '' THEN
+        RAISE EXCEPTION 'a reason is required for this change'
+            USING ERRCODE = 'PC003', HINT = 'Say why, for example reason => ''phase 2 after 2 stable days''. It goes to feature_flag_audit.';
+    END IF;
+    PERFORM set_config('pgcanary.reason', reason, true);
+END
+$$;
+
+-- Applies f(value) to one flag under its row lock; raises PC002 when the flag is missing.
+CREATE OR REPLACE FUNCTION pgcanary_private.flag_for_update(flag_key text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v jsonb;
+BEGIN
+    SELECT f.value INTO v FROM public.feature_flags AS f WHERE f.flag_key = flag_for_update.flag_key FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'flag "%" does not exist', flag_for_update.flag_key
+            USING ERRCODE = 'PC002', HINT = 'List flags with: SELECT flag_key FROM feature_flags;';
+    END IF;
+    RETURN v;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION public.set_rollout_percentage(flag_key text, percentage integer, reason text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v jsonb;
+BEGIN
+    IF percentage IS NULL OR percentage NOT BETWEEN 0 AND 100 THEN
+        RAISE EXCEPTION 'percentage must be from 0 to 100, got %', coalesce(percentage::text, 'null')
+            USING ERRCODE = 'PC003', HINT = 'The seed''s phases are 2, 10, 50 and 100.';
+    END IF;
+    PERFORM pgcanary_private.require_reason(reason);
+    v := pgcanary_private.flag_for_update(flag_key);
+    IF jsonb_typeof(v) <> 'object' THEN
+        RAISE EXCEPTION 'flag "%" is not a canary flag (value %)', flag_key, v
+            USING ERRCODE = 'PC003', HINT = 'Only object values {"enabled": ..., "percentage": ...} have a percentage.';
+    END IF;
+    UPDATE public.feature_flags AS f
+       SET value = jsonb_set(v, ARRAY[CASE WHEN v ? 'canary_pct' THEN 'canary_pct' ELSE 'percentage' END], to_jsonb(percentage))
+     WHERE f.flag_key = set_rollout_percentage.flag_key;
+    RETURN public.get_rollout_status(flag_key);
+END
+$$;
+COMMENT ON FUNCTION public.set_rollout_percentage(text, integer, text) IS
+    'Sets a canary flag''s percentage (0..100) with a reason (audited). Raising it only adds clients; lowering it removes the highest buckets.';
+
+-- kill_flag / resume_flag only flip "enabled" (or a boolean value); the percentage stays, so
+-- resume restores the same cohort.
+CREATE OR REPLACE FUNCTION pgcanary_private.set_flag_enabled(flag_key text, enabled boolean, reason text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v jsonb;
+BEGIN
+    PERFORM pgcanary_private.require_reason(reason);
+    v := pgcanary_private.flag_for_update(flag_key);
+    UPDATE public.feature_flags AS f
+       SET value = CASE WHEN jsonb_typeof(v) = 'object' THEN jsonb_set(v, '{enabled}', to_jsonb(enabled))
+                        ELSE to_jsonb(enabled) END
+     WHERE f.flag_key = set_flag_enabled.flag_key;
+    RETURN public.get_rollout_status(flag_key);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION public.kill_flag(flag_key text, reason text)
+RETURNS jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pgcanary_private.set_flag_enabled(flag_key, false, reason) $$;
+COMMENT ON FUNCTION public.kill_flag(text, text) IS
+    'Kill switch: the flag is off for everyone on the next call; the percentage is kept for resume_flag. Audited with the reason.';
+
+CREATE OR REPLACE FUNCTION public.resume_flag(flag_key text, reason text)
+RETURNS jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pgcanary_private.set_flag_enabled(flag_key, true, reason) $$;
+COMMENT ON FUNCTION public.resume_flag(text, text) IS
+    'Undoes kill_flag: the flag is on again at the percentage it had. Audited with the reason.';
+
+-- Allowlist changes are one UPDATE each: the row lock serialises concurrent callers and
+-- the WHERE is re-checked on the locked row, so no add or remove is lost (the seed's
+-- read-modify-write from Python loses updates under races).
+CREATE OR REPLACE FUNCTION public.add_to_allowlist(cliente_id uuid, flag_key text DEFAULT 'business_events_canary')
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF cliente_id IS NULL THEN
+        RAISE EXCEPTION 'cliente_id is required' USING ERRCODE = 'PC003', HINT = 'Pass the client''s UUID.';
+    END IF;
+    PERFORM set_config('pgcanary.reason', 'allowlist add', true);
+    UPDATE public.feature_flags AS f
+       SET value = jsonb_set(f.value, '{force_on}', coalesce(f.value -> 'force_on', '[]') || to_jsonb(cliente_id::text))
+     WHERE f.flag_key = add_to_allowlist.flag_key
+       AND jsonb_typeof(f.value) = 'object'
+       AND NOT coalesce(f.value -> 'force_on' ? cliente_id::text, false);
+    IF FOUND THEN RETURN true; END IF;
+    PERFORM pgcanary_private.flag_for_update(flag_key);  -- PC002 when the flag is missing
+    RETURN false;  -- already allowlisted
+END
+$$;
+COMMENT ON FUNCTION public.add_to_allowlist(uuid, text) IS
+    'Adds a client to a canary flag''s force_on list atomically. True when added, false when already there; PC002 for an unknown flag.';
+
+CREATE OR REPLACE FUNCTION public.remove_from_allowlist(cliente_id uuid, flag_key text DEFAULT 'business_events_canary')
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF cliente_id IS NULL THEN
+        RAISE EXCEPTION 'cliente_id is required' USING ERRCODE = 'PC003', HINT = 'Pass the client''s UUID.';
+    END IF;
+    PERFORM set_config('pgcanary.reason', 'allowlist remove', true);
+    UPDATE public.feature_flags AS f
+       SET value = jsonb_set(f.value, '{force_on}', (f.value -> 'force_on') - cliente_id::text)
+     WHERE f.flag_key = remove_from_allowlist.flag_key
+       AND coalesce(f.value -> 'force_on' ? cliente_id::text, false);
+    IF FOUND THEN RETURN true; END IF;
+    PERFORM pgcanary_private.flag_for_update(flag_key);
+    RETURN false;
+END
+$$;
+COMMENT ON FUNCTION public.remove_from_allowlist(uuid, text) IS
+    'Removes a client from a canary flag''s force_on list atomically. True when removed, false when absent; PC002 for an unknown flag.';
+
+SELECT pgcanary_private.expose_rpc(ARRAY[
+    'public.canary_bucket(uuid, text)', 'public.canary_buckets(uuid[], text)',
+    'public.evaluate_flag(text, uuid)', 'public.is_enabled(text, uuid)',
+    'public.should_emit_event(uuid, text)', 'public.get_rollout_status(text)',
+    'public.set_rollout_percentage(text, integer, text)',
+    'public.kill_flag(text, text)', 'public.resume_flag(text, text)',
+    'public.add_to_allowlist(uuid, text)', 'public.remove_from_allowlist(uuid, text)'
+]::regprocedure[]);
