@@ -43,8 +43,16 @@ def policy_files(root: Path = ROOT) -> list[Path]:
     return sorted((root / "policies").glob("*.sql"))
 
 
+# yoyo's bookkeeping tables live in their own schema, out of PostgREST's `public`, where
+# they would be tables without RLS (Supabase's linter flags those, and so do our tests).
+MIGRATIONS_SCHEMA = "pgcanary_migrations"
+
+
 def apply_migrations(database_url: str, root: Path = ROOT) -> list[str]:
-    backend = get_backend(_yoyo_url(database_url))
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"create schema if not exists {MIGRATIONS_SCHEMA}")
+    sep = "&" if "?" in database_url else "?"
+    backend = get_backend(_yoyo_url(database_url) + f"{sep}schema={MIGRATIONS_SCHEMA}")
     migrations = read_migrations(str(root / "db"))
     with backend.lock():
         pending = backend.to_apply(migrations)
