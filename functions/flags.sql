@@ -556,3 +556,17 @@ SELECT pgcanary_private.expose_rpc(ARRAY[
     'public.kill_flag(text, text)', 'public.resume_flag(text, text)',
     'public.add_to_allowlist(uuid, text)', 'public.remove_from_allowlist(uuid, text)'
 ]::regprocedure[]);
+
+CREATE OR REPLACE FUNCTION public.flag_audit_trail(flag_key text DEFAULT NULL, max_rows integer DEFAULT 50)
+RETURNS SETOF public.feature_flag_audit
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT a.* FROM public.feature_flag_audit AS a
+    WHERE flag_audit_trail.flag_key IS NULL OR a.flag_key = flag_audit_trail.flag_key
+    ORDER BY a.changed_at DESC, a.audit_id DESC
+    LIMIT greatest(coalesce(max_rows, 50), 0)
+$$;
+COMMENT ON FUNCTION public.flag_audit_trail(text, integer) IS
+    'The latest changes of one flag (or all flags when flag_key is null), newest first.';
+SELECT pgcanary_private.expose_rpc(ARRAY['public.flag_audit_trail(text, integer)']::regprocedure[]);

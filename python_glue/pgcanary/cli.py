@@ -1,0 +1,132 @@
+"""`pgcanary` command line: operators' commands print a readable table and exit non-zero on error."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional
+
+import psycopg
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pgcanary import db, flags
+from pgcanary.errors import PgCanaryError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Canary rollouts and outbound guardrails inside Postgres.")
+console = Console()
+err = Console(stderr=True)
+
+
+@app.callback()
+def main(database_url: Optional[str] = typer.Option(None, "--database-url", envvar="DATABASE_URL",
+                                                    help="Postgres URL (default: $DATABASE_URL).")):
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
+
+
+def _fail(exc: Exception) -> None:
+    err.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(1)
+
+
+def _show(title: str, data: dict) -> None:
+    table = Table(title=title, show_header=False)
+    for key, value in data.items():
+        table.add_row(str(key), json.dumps(value) if isinstance(value, (dict, list)) else str(value))
+    console.print(table)
+
+
+def _run(fn, *args, title: str, **kwargs):
+    try:
+        result = fn(*args, **kwargs)
+    except (PgCanaryError, psycopg.Error, RuntimeError) as exc:
+        _fail(exc)
+    finally:
+        db.close_pool()
+    if isinstance(result, dict):
+        _show(title, result)
+    else:
+        console.print(f"{title}: {result}")
+    return result
+
+
+@app.command()
+def migrate(database_url: Optional[str] = typer.Option(None, "--database-url", envvar="DATABASE_URL")):
+    """Apply db/ migrations, then functions/ and policies/ (idempotent)."""
+    from pgcanary.migrate import migrate as run_migrate
+
+    try:
+        applied, code = run_migrate(db.database_url(database_url))
+    except Exception as exc:  # a migration error must reach the operator whole
+        _fail(exc)
+    console.print(f"migrations applied: {', '.join(applied) or 'none pending'}")
+    console.print(f"functions and policies re-applied: {len(code)} files")
+
+
+@app.command()
+def status(flag: str = typer.Argument("business_events_canary")):
+    """Rollout status of a flag."""
+    _run(flags.get_rollout_status, flag, title=f"rollout status: {flag}")
+
+
+@app.command("set-percentage")
+def set_percentage(flag: str, percentage: int, reason: str = typer.Option(..., "--reason", "-r")):
+    """Set a canary flag's percentage (audited)."""
+    _run(flags.set_rollout_percentage, flag, percentage, reason, title=f"{flag} now")
+
+
+@app.command()
+def allow(flag: str, cliente_id: str):
+    """Add a client to a flag's allowlist (force_on)."""
+    _run(flags.add_to_allowlist, cliente_id, flag, title="added")
+
+
+@app.command()
+def disallow(flag: str, cliente_id: str):
+    """Remove a client from a flag's allowlist."""
+    _run(flags.remove_from_allowlist, cliente_id, flag, title="removed")
+
+
+@app.command()
+def kill(flag: str, reason: str = typer.Option(..., "--reason", "-r")):
+    """Kill switch: the flag is off for everyone on the next call."""
+    _run(flags.kill_flag, flag, reason, title=f"{flag} killed")
+
+
+@app.command()
+def resume(flag: str, reason: str = typer.Option(..., "--reason", "-r")):
+    """Undo kill: the flag is on again at its previous percentage."""
+    _run(flags.resume_flag, flag, reason, title=f"{flag} resumed")
+
+
+@app.command()
+def audit(flag: Optional[str] = typer.Argument(None), limit: int = typer.Option(20, "--limit")):
+    """The latest audited changes of a flag (or of all flags)."""
+    try:
+        rows = flags.flag_audit_trail(flag, limit)
+    except (PgCanaryError, psycopg.Error, RuntimeError) as exc:
+        _fail(exc)
+    finally:
+        db.close_pool()
+    table = Table(title="feature_flag_audit")
+    for col in ("when", "flag", "op", "actor", "reason", "old", "new"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r[7].strftime("%Y-%m-%d %H:%M:%S"), r[1], r[2], r[5], r[6] or "",
+                      json.dumps(r[3]), json.dumps(r[4]))
+    console.print(table)
+
+
+@app.command()
+def demo():
+    """Run the demo on an embedded throwaway Postgres."""
+    from pgcanary.demo import run
+
+    run(console)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,111 @@
+"""`make demo`: an embedded throwaway Postgres, migrated, then the product's main story.
+
+Every decision shown comes from the RPCs; the demo only drives them and prints what they say.
+Each capability adds one step function to STEPS.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable
+
+import psycopg
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pgcanary import db, flags
+from pgcanary.migrate import migrate
+from pgcanary.throwaway import ThrowawayPostgres
+
+CLIENTS = 10_000
+FLAG = "business_events_canary"
+
+
+def _cohort(conn: psycopg.Connection) -> set[str]:
+    rows = conn.execute(
+        "select id::text from demo_clients where public.is_enabled(%s::text, id)", (FLAG,)).fetchall()
+    return {r[0] for r in rows}
+
+
+def step_canary(conn: psycopg.Connection, console: Console) -> None:
+    console.rule("[bold]1. Canary cohorts on 10,000 synthetic clients")
+    conn.execute("create temp table demo_clients as "
+                 "select md5('demo-client-' || g)::uuid as id from generate_series(1, %s) g", (CLIENTS,))
+    table = Table("percentage", "phase", "clients in", "expected", "kept from previous phase")
+    previous: set[str] = set()
+    for pct in (2, 10, 50, 100):
+        status = flags.set_rollout_percentage(FLAG, pct, f"demo: phase {pct}%", conn=conn)
+        cohort = _cohort(conn)
+        kept = f"{len(previous & cohort)}/{len(previous)}" if previous else "-"
+        table.add_row(f"{pct}%", status["phase"], str(len(cohort)), f"~{CLIENTS * pct // 100}", kept)
+        assert previous <= cohort, "a client left the cohort when the percentage went up"
+        previous = cohort
+    console.print(table)
+    console.print("Raising the percentage only adds clients: everyone in at 2% is still in at 10%, 50%, 100%.")
+
+
+def _brief(value) -> str:
+    if isinstance(value, dict):
+        return (f"enabled={value.get('enabled')} pct={value.get('percentage', value.get('canary_pct'))} "
+                f"force_on={len(value.get('force_on', []))}")
+    return str(value)
+
+
+def step_allowlist_and_kill(conn: psycopg.Connection, console: Console) -> None:
+    console.rule("[bold]2. Allowlist, kill switch, audit")
+    flags.set_rollout_percentage(FLAG, 2, "demo: back to 2%", conn=conn)
+    outsider = conn.execute(
+        "select id from demo_clients where not public.is_enabled(%s::text, id) limit 1", (FLAG,)).fetchone()[0]
+    before = flags.evaluate_flag(FLAG, outsider, conn=conn)
+    flags.add_to_allowlist(outsider, FLAG, conn=conn)
+    after = flags.evaluate_flag(FLAG, outsider, conn=conn)
+    table = Table("moment", "enabled", "reason", "bucket")
+    table.add_row("before allowlist", str(before["enabled"]), before["reason"], str(before["bucket"]))
+    table.add_row("after add_to_allowlist", str(after["enabled"]), after["reason"], str(after["bucket"]))
+
+    flags.kill_flag(FLAG, "demo: kill switch drill", conn=conn)
+    killed = flags.evaluate_flag(FLAG, outsider, conn=conn)
+    table.add_row("next call after kill_flag", str(killed["enabled"]), killed["reason"], "-")
+    in_after_kill = len(_cohort(conn))
+    flags.resume_flag(FLAG, "demo: drill over", conn=conn)
+    resumed = flags.get_rollout_status(FLAG, conn=conn)
+    table.add_row("after resume_flag", str(resumed["enabled"]), f"{resumed['percentage']}% kept", "-")
+    console.print(table)
+    console.print(f"Clients in the cohort right after the kill: {in_after_kill} (no cache to wait for).")
+
+    # The seed's emergency rollback, verbatim, as an operator pastes it in the SQL Editor.
+    conn.execute("UPDATE feature_flags SET value = 'false' WHERE flag_key = 'business_events_enabled'")
+    off = flags.should_emit_event(outsider, "demo_event", conn=conn)
+    conn.execute("UPDATE feature_flags SET value = 'true' WHERE flag_key = 'business_events_enabled'")
+    on = flags.should_emit_event(outsider, "demo_event", conn=conn)
+    console.print(f"Seed 8.4 emergency UPDATE: should_emit_event -> {off}; re-enabled -> {on}.")
+
+    trail = Table("flag", "actor", "reason", "new value", title="feature_flag_audit (latest 8)")
+    for row in flags.flag_audit_trail(None, 8, conn=conn):
+        trail.add_row(row[1], row[5], row[6] or "", _brief(row[4]))
+    console.print(trail)
+
+
+STEPS: list[Callable[[psycopg.Connection, Console], None]] = [step_canary, step_allowlist_and_kill]
+
+
+def run(console: Console | None = None) -> None:
+    console = console or Console()
+    started = time.monotonic()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("starting a throwaway Postgres 15", total=None)
+        server = ThrowawayPostgres()
+        progress.update(task, description="migrating (db/, functions/, policies/)")
+        url = server.url()
+        migrate(url)
+    try:
+        os.environ.setdefault("PGCANARY_ACTOR", "demo")
+        with psycopg.connect(url, autocommit=True, **db.connect_kwargs()) as conn:
+            for step in STEPS:
+                step(conn, console)
+    finally:
+        server.stop()
+    console.rule(f"[green]demo done in {time.monotonic() - started:.1f}s; the throwaway Postgres is gone")

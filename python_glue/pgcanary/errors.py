@@ -1,0 +1,51 @@
+"""Our SQLSTATEs (class PC, see docs/errors.md) as exception classes."""
+
+from __future__ import annotations
+
+import psycopg
+
+
+class PgCanaryError(Exception):
+    """An error raised by one of our SQL functions, with its SQLSTATE, message and hint."""
+
+    sqlstate = "PC000"
+
+    def __init__(self, message: str, *, hint: str | None = None, detail: str | None = None,
+                 sqlstate: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.detail = detail
+        if sqlstate:
+            self.sqlstate = sqlstate
+
+    def __str__(self) -> str:
+        return self.message + (f"\nHINT: {self.hint}" if self.hint else "")
+
+
+class InvalidFlagValue(PgCanaryError):
+    sqlstate = "PC001"
+
+
+class FlagNotFound(PgCanaryError):
+    sqlstate = "PC002"
+
+
+class InvalidArgument(PgCanaryError):
+    sqlstate = "PC003"
+
+
+BY_SQLSTATE: dict[str, type[PgCanaryError]] = {
+    cls.sqlstate: cls for cls in (InvalidFlagValue, FlagNotFound, InvalidArgument)
+}
+
+
+def translate(exc: psycopg.Error) -> Exception:
+    """Our own SQLSTATEs become our exception classes; anything else is returned as is."""
+    state = getattr(exc, "sqlstate", None) or ""
+    if not state.startswith("PC"):
+        return exc
+    diag = exc.diag
+    cls = BY_SQLSTATE.get(state, PgCanaryError)
+    return cls(diag.message_primary or str(exc), hint=diag.message_hint,
+               detail=diag.message_detail, sqlstate=state)
