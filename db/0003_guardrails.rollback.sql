@@ -1,4 +1,3 @@
--- depends: 0001_foundation
 -- The three flags stay: feature_flags may be the user's table, and a flag a team has turned
 -- (a paused assistant, campaigns off) must not silently come back to its default on re-apply.
 -- Every other object of 0003 goes, with its data (opt-outs included: take a copy first).
