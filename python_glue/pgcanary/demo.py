@@ -95,7 +95,7 @@ def step_events(conn: psycopg.Connection, console: Console) -> None:
     conn.execute("create temp table demo_opt_outs (cliente_id uuid, telefone text)")
     conn.execute("create trigger opt_out_event after insert on demo_opt_outs for each row execute function "
                  "pgcanary_private.emit_event_trigger('opt_out', 'cliente_id=cliente_id', 'props=telefone')")
-    table = Table("phase", "%", "emitted (backend)", "expected", "by trigger", "events_last_hour")
+    table = Table("phase", "%", "emitted (backend)", "expected", "by trigger", "last hour")
     emitted_before = 0
     for pct in (2, 10, 50, 100):
         flags.set_rollout_percentage(FLAG, pct, f"demo: events at {pct}%", conn=conn)
