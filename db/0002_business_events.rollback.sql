@@ -3,6 +3,7 @@
 -- checks that the events metrics function exists before calling it, so it keeps working.
 DROP TABLE IF EXISTS public.business_events CASCADE;
 DROP TABLE IF EXISTS pgcanary_private.business_event_hourly;
+DROP TABLE IF EXISTS pgcanary_private.business_event_late;
 DROP TABLE IF EXISTS pgcanary_private.business_event_rollup_state;
 DROP TABLE IF EXISTS public.business_event_types;
 DO $$
@@ -15,7 +16,7 @@ BEGIN
                                        'maintain_event_partitions', 'refresh_event_rollup'))
                  OR (p.pronamespace = 'pgcanary_private'::regnamespace
                      AND p.proname IN ('record_event', 'validate_event', 'scrub_pii', 'scrub_pii_walk', 'phone_prefix',
-                                       'business_events_before_write', 'emit_event_trigger', 'rollout_event_metrics',
+                                       'business_events_before_write', 'sync_event_type_trigger', 'emit_event_trigger', 'rollout_event_metrics',
                                        'create_event_partition', 'ensure_event_partitions', 'count_late_event'))
     LOOP
         EXECUTE format('DROP FUNCTION %s', fn);
