@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- Drops what 0002 created, with the functions of functions/events.sql that refer to it (a
 -- later migrate re-creates them from the file). get_rollout_status (functions/flags.sql)
 -- checks that the events metrics function exists before calling it, so it keeps working.

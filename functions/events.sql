@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- Business events: validation against the registry, PII scrubbing, emission under the
 -- rollout, the generic trigger, partition maintenance, the hourly rollup and the rollout
 -- metrics. Docs: docs/events.md. Tests: tests/sql/events.test.sql, tests/py/test_events*.py.

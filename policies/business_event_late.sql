@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- Notes of backdated rows for the rollup: appended by the insert trigger (as the writer,
 -- service_role), folded in and deleted by refresh_event_rollup.
 ALTER TABLE pgcanary_private.business_event_late ENABLE ROW LEVEL SECURITY;
