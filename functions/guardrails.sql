@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- The sovereign outbound guardrail, opt-out, and the kill switches the Slack tools call.
 -- Docs: docs/guardrails.md. Tests: tests/sql/guardrails.test.sql, tests/py/test_guardrails*.py.
 -- Tables: db/0003_guardrails.sql. Rate limits: functions/rate_limits.sql.
