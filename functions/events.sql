@@ -289,9 +289,9 @@ DECLARE
     v       jsonb;
     pct     jsonb;
     gate    text;            -- none | all | split
-    allow   jsonb := '[]';   -- force_on
+    allow   jsonb := '[]'::jsonb;   -- force_on
     salt    text;
-    percent integer;
+    percent numeric;
 BEGIN
     IF events IS NULL OR jsonb_typeof(events) <> 'array' THEN
         RAISE EXCEPTION 'events must be a JSON array of event objects, got %', coalesce('a JSON ' || jsonb_typeof(events), 'NULL')
@@ -344,15 +344,15 @@ BEGIN
     ELSIF (v -> 'enabled') IS DISTINCT FROM 'true'::jsonb
           OR (v ? 'force_on' AND jsonb_typeof(v -> 'force_on') <> 'array')
           OR jsonb_typeof(v -> 'salt') NOT IN ('string', 'null')
-          OR (pct IS NOT NULL AND pct <> 'null' AND NOT (jsonb_typeof(pct) = 'number'
-              AND pct::text::numeric BETWEEN 0 AND 100 AND pct::text::numeric = trunc(pct::text::numeric))) THEN
+          OR (v ? 'percentage' AND v ? 'canary_pct')
+          OR (pct IS NOT NULL AND NOT (jsonb_typeof(pct) = 'number'
+              AND pct::numeric BETWEEN 0 AND 100 AND pct::numeric = trunc(pct::numeric))) THEN
         gate := 'none';
     ELSE
         gate := 'split';
         allow := coalesce(v -> 'force_on', '[]');
         salt := v ->> 'salt';
-        percent := CASE WHEN pct IS NULL OR pct = 'null' THEN CASE WHEN v ? 'force_on' THEN 0 ELSE 100 END
-                        ELSE pct::text::integer END;
+        percent := CASE WHEN pct IS NULL THEN CASE WHEN v ? 'force_on' THEN 0 ELSE 100 END ELSE pct::numeric END;
     END IF;
 
     BEGIN
@@ -560,7 +560,7 @@ AS $$
 DECLARE
     today    constant date := (now() AT TIME ZONE 'UTC')::date;
     created  text[];
-    dropped  text[] := '{}';
+    dropped  text[] := '{}'::text[];
     part     record;
     orphans  bigint;
 BEGIN
