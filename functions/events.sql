@@ -421,7 +421,14 @@ BEGIN
     ON CONFLICT ON CONSTRAINT business_event_types_pkey
     DO UPDATE SET category = EXCLUDED.category, description = EXCLUDED.description;
     IF NOT existed THEN
-        PERFORM pgcanary_private.sync_event_type_trigger();  -- the new type joins the fast path
+        BEGIN
+            PERFORM pgcanary_private.sync_event_type_trigger();  -- the new type joins the fast path
+        EXCEPTION WHEN lock_not_available THEN
+            -- business_events busy for 3 s: the type works now (checked by the trigger
+            -- function); it joins the fast path on the next migrate or registration.
+            RAISE NOTICE 'event type "%" registered; its fast path waits for the next migrate (business_events was busy)',
+                register_event_type.event_type;
+        END;
     END IF;
     RETURN NOT existed;
 END
