@@ -1,4 +1,4 @@
--- depends: 0001_foundation
+-- depends: 0003_guardrails
 -- Outbox (seed 002, gap C1) and the circuit breaker shared by all workers (gap B2).
 -- Functions: functions/circuit.sql, functions/outbox.sql. Docs: docs/outbox.md, docs/circuit.md.
 
