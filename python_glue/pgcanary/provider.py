@@ -20,7 +20,7 @@ import enum
 from dataclasses import dataclass
 
 import httpx
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential, wait_random
 
 
 class Outcome(enum.Enum):
@@ -91,7 +91,9 @@ class EvolutionClient:
     def send_text(self, number: str, text: str, dedupe_key: str) -> SendResult:
         retrying = Retrying(
             stop=stop_after_attempt(self.max_attempts),
-            wait=wait_exponential_jitter(initial=self.backoff_initial, max=self.backoff_max, jitter=self.backoff_initial),
+            # backoff_initial x 2^n, capped, plus up to backoff_initial of jitter so that
+            # workers refused together do not come back together.
+            wait=wait_exponential(multiplier=self.backoff_initial, max=self.backoff_max) + wait_random(0, self.backoff_initial),
             retry=retry_if_exception_type(_NotProcessed),
             reraise=True)
         attempts = 0

@@ -7,7 +7,7 @@ Faults, drawn per request from `faults` (name -> probability):
     "500", "502", "504"  processed, then an error answer: delivered (the worst case for us)
     "slow"        processed, the answer comes after `slow_seconds` (past the client's read timeout)
     "drop"        processed, the connection is closed without an answer
-`down = True` answers 503 to everything (the breaker opens); `delivered` counts, per dedupe
+`script` lists answers to give first, in order; `down = True` answers 503 to everything (the breaker opens); `delivered` counts, per dedupe
 key, the requests the provider processed: the tests assert it is never above one.
 """
 
@@ -42,6 +42,7 @@ class FakeProvider:
         self.faults = dict(faults or {})
         self.slow_seconds = slow_seconds
         self.down = False
+        self.script: list[str] = []   # answers to give first, in order, before drawing faults
         self.requests: list[Request] = []
         self.delivered: Counter[str] = Counter()
         self._rng = random.Random(seed)
@@ -89,6 +90,8 @@ class FakeProvider:
             return max(self.delivered.values(), default=0)
 
     def _draw(self) -> str:
+        if self.script:
+            return self.script.pop(0)
         if self.down:
             return "503"
         roll = self._rng.random()
