@@ -85,7 +85,8 @@ class EvolutionClient:
         when less than this is left of its lease."""
         timeout = self._http.timeout
         per_attempt = (timeout.connect or 0) + (timeout.read or 0) + (timeout.write or 0)
-        waits = sum(min(self.backoff_max, self.backoff_initial * 2 ** i) + 1.0 for i in range(self.max_attempts - 1))
+        waits = sum(min(self.backoff_max, self.backoff_initial * 2 ** i) + self.backoff_initial
+                    for i in range(self.max_attempts - 1))
         return per_attempt * self.max_attempts + waits
 
     def send_text(self, number: str, text: str, dedupe_key: str) -> SendResult:

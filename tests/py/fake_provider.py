@@ -38,9 +38,11 @@ class Request:
 
 
 class FakeProvider:
-    def __init__(self, faults: dict[str, float] | None = None, *, seed: int = 7, slow_seconds: float = 1.0):
+    def __init__(self, faults: dict[str, float] | None = None, *, seed: int = 7, slow_seconds: float = 1.0,
+                 latency: float = 0.0):
         self.faults = dict(faults or {})
         self.slow_seconds = slow_seconds
+        self.latency = latency        # every answer takes at least this long (a real provider does)
         self.down = False
         self.script: list[str] = []   # answers to give first, in order, before drawing faults
         self.requests: list[Request] = []
@@ -115,6 +117,8 @@ class FakeProvider:
             self.requests.append(Request(key, str(data.get("number")), str(data.get("text")), answer, delivered))
             if delivered:
                 self.delivered[key] += 1
+        if self.latency:
+            time.sleep(self.latency)
         if answer == "201":
             return self._answer(h, 201, {"key": {"remoteJid": f"{data.get('number')}@s.whatsapp.net", "fromMe": True,
                                                  "id": uuid.uuid4().hex.upper()}, "status": "PENDING"})
