@@ -259,8 +259,12 @@ BEGIN
      WHERE m.dedupe_key = marcar_enviado.dedupe_key AND m.status IN ('queued', 'sending', 'unknown')
     RETURNING m.cliente_id, m.conversation_id, m.method, m.attempts INTO msg;
     IF FOUND THEN
-        PERFORM pgcanary_private.outbox_event('outbound_sent', msg.cliente_id, msg.conversation_id, msg.method,
-                                              jsonb_build_object('attempts', msg.attempts), true);
+        -- The rollout gate is asked here rather than inside outbox_event: most clients are
+        -- outside the rollout, and a nested call costs more than this whole UPDATE.
+        IF public.should_emit_event(msg.cliente_id, 'outbound_sent') THEN
+            PERFORM pgcanary_private.outbox_event('outbound_sent', msg.cliente_id, msg.conversation_id, msg.method,
+                                                  jsonb_build_object('attempts', msg.attempts), false);
+        END IF;
         RETURN true;
     END IF;
     -- A repeated report (the first one's answer was lost with the connection) is fine.
