@@ -1,0 +1,36 @@
+-- The security health views read zero rows on our schema, and each one catches its fault.
+begin;
+select plan(10);
+
+select is((select count(*) from health_security_all), 0::bigint, 'health_security_all is empty after migrate');
+
+-- Each view catches what it is for (faults created inside this rolled-back transaction).
+create table public.hs_probe_table (id int);
+select is((select count(*) from health_security_tables_without_rls where object_name = 'hs_probe_table'), 1::bigint,
+          'a table without RLS is reported');
+grant select on public.hs_probe_table to anon;
+select is((select count(*) from health_security_anon_grants where object_name = 'hs_probe_table'), 1::bigint,
+          'a grant to anon on a table is reported');
+create function public.hs_probe_fn() returns int language sql as 'select 1';
+select is((select count(*) from health_security_mutable_search_path where object_name = 'hs_probe_fn()'), 1::bigint,
+          'a function without a fixed search_path is reported');
+select is((select count(*) from health_security_anon_grants where object_name = 'hs_probe_fn()'), 2::bigint,
+          'default EXECUTE through PUBLIC is reported for anon and authenticated');
+create function public.hs_probe_definer() returns int language sql security definer set search_path = pg_catalog as 'select 1';
+select is((select count(*) from health_security_exposed_definer where object_name = 'hs_probe_definer()'), 2::bigint,
+          'an exposed SECURITY DEFINER function is reported');
+select cmp_ok((select count(*) from health_security_all), '>=', 6::bigint, 'health_security_all unions every check');
+
+-- Only service_role reads them.
+set local role service_role;
+select lives_ok('select count(*) from health_security_all', 'service_role can open the security views');
+reset role;
+set local role anon;
+select throws_ok('select count(*) from health_security_all', '42501', null, 'anon cannot open the security views');
+reset role;
+set local role authenticated;
+select throws_ok('select count(*) from health_security_anon_grants', '42501', null, 'authenticated cannot open the security views');
+reset role;
+
+select * from finish();
+rollback;
