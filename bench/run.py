@@ -331,9 +331,29 @@ def bench_outbox(url: str) -> list[dict]:
     return results
 
 
+def bench_guardrails(url: str) -> list[dict]:
+    """check_outbound_guardrails against a plain one-row INSERT: each guardrail call writes one
+    row too (the allowed path its rate-limit hit, the blocked path its outbound_blocked event),
+    so both sides pay one commit with WAL. A random phone per call keeps the allowed path
+    allowed (no phone reaches 20 in a run)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("create table if not exists bench_plain_insert (id bigint generated always as identity primary key,"
+                     " phone text not null, at timestamptz not null default now())")
+        conn.execute("update feature_flags set value = 'false' where flag_key = 'pausar_julia'")
+        conn.execute("select public.opt_out('0d5c2a1e-7b3f-4e6a-9c8d-1f2e3a4b5c6d', 'bench')")
+    results = []
+    for name, script in (("allowed path (all checks + rate-limit hit)", "guardrails_allowed.sql"),
+                         ("blocked path (opted out + outbound_blocked event)", "guardrails_blocked.sql")):
+        tps, base, ratio = ratio_rounds(lambda: pgbench(url, script), lambda: pgbench(url, "guardrails_insert.sql"))
+        results.append({"name": f"check_outbound_guardrails {name} TPS / one-row INSERT TPS (prepared, 2 clients)",
+                        "subject": round(tps), "baseline": round(base), "ratio": round(ratio, 3),
+                        "target": ">= 0.5", "met": ratio >= 0.5})
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("drop table bench_plain_insert")
+    return results
 
 
-BENCHES = {"flags": bench_flags, "events": bench_events, "outbox": bench_outbox}
+BENCHES = {"flags": bench_flags, "events": bench_events, "guardrails": bench_guardrails, "outbox": bench_outbox}
 
 
 def main(selected: list[str]) -> int:
