@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- Outbox: dedupe (seed 002, gap C1), claiming with leases, outcome reports, reconciliation
 -- of unknown outcomes, metrics. Docs: docs/outbox.md. Tests: tests/sql/outbox.test.sql,
 -- tests/py/test_outbox*.py.

@@ -62,8 +62,9 @@ def test_window_is_exact_when_callers_straddle_the_hour(clean_outbox):
         with psycopg.connect(clean_outbox, autocommit=True) as conn:
             conn.execute(
                 "insert into outbound_messages (dedupe_key, cliente_id, method, template_ref, payload, created_at) "
-                "values (gerar_dedupe_key(%s, 'followup', 't', date_trunc('hour', now()) - interval '1 minute'), "
-                "%s, 'followup', 't', %s, date_trunc('hour', now()) - interval '1 minute')",
+                "select gerar_dedupe_key(%s, 'followup', 't', t), %s, 'followup', 't', %s, t "
+                # in the previous hour and inside the window, wherever now() falls
+                "from (select date_trunc('hour', now()) - (date_trunc('hour', now()) - (now() - interval '60 minutes')) / 2) x(t)",
                 (cliente, cliente, Jsonb(PAYLOAD)))
         answers = _together(clean_outbox, 8, lambda conn, i: outbox.pode_enviar_com_dedupe(
             cliente, "followup", "t", PAYLOAD, conn=conn))

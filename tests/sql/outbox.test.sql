@@ -3,7 +3,7 @@
 -- events, metrics, bad input (nothing changed), the RPC contract as PostgREST calls it.
 -- Concurrency, workers and faults: tests/py/test_outbox*.py, tests/py/test_worker*.py.
 begin;
-select plan(98);
+select plan(99);
 
 delete from outbound_messages;
 create temp table ids (name text primary key, id uuid);
@@ -66,16 +66,20 @@ select ok((pode_enviar_com_dedupe(pg_temp.id('ana'), 'followup', 'vaga-1', pg_te
 select ok((pode_enviar_com_dedupe(pg_temp.id('bia'), 'campaign', 'vaga-1', pg_temp.payload()) ->> 'pode_enviar')::boolean,
           'another client with the same template is accepted');
 
--- Across the hour boundary: a message sent at hh:59 of the previous hour (its key is that
--- hour's), checked now (at most 61 minutes later, in the next hour): refused by the window.
+-- Across the hour boundary: a message of the previous hour that is still inside the window
+-- (halfway between now() - 60 minutes and the top of this hour, wherever now() falls), so its
+-- key is the previous hour's: 10:59 then 11:01.
+create function pg_temp.prev_hour_in_window() returns timestamptz language sql stable as
+    $$ select date_trunc('hour', now()) - (date_trunc('hour', now()) - (now() - interval '60 minutes')) / 2 $$;
 insert into outbound_messages (dedupe_key, cliente_id, method, template_ref, status, sent_at, created_at)
-values (gerar_dedupe_key(pg_temp.id('caio'), 'campaign', 'vaga-1', date_trunc('hour', now()) - interval '1 minute'),
-        pg_temp.id('caio'), 'campaign', 'vaga-1', 'sent', date_trunc('hour', now()) - interval '1 minute',
-        date_trunc('hour', now()) - interval '1 minute');
+values (gerar_dedupe_key(pg_temp.id('caio'), 'campaign', 'vaga-1', pg_temp.prev_hour_in_window()),
+        pg_temp.id('caio'), 'campaign', 'vaga-1', 'sent', pg_temp.prev_hour_in_window(), pg_temp.prev_hour_in_window());
 select isnt(gerar_dedupe_key(pg_temp.id('caio'), 'campaign', 'vaga-1'), (pg_temp.msg('caio')).dedupe_key,
             'the earlier message has the previous hour''s key');
 select is(pode_enviar_com_dedupe(pg_temp.id('caio'), 'campaign', 'vaga-1', pg_temp.payload()) ->> 'motivo', 'duplicata',
           'a message of the previous hour inside the window is refused (10:59 then 11:01)');
+select ok(now() - pg_temp.prev_hour_in_window() < interval '60 minutes'
+          and pg_temp.prev_hour_in_window() < date_trunc('hour', now()), 'that message is in the previous hour and in the window');
 -- Outside the window: sent 61 minutes ago, accepted; with a 2-hour window, refused.
 insert into outbound_messages (dedupe_key, cliente_id, method, template_ref, status, sent_at, created_at)
 values (gerar_dedupe_key(pg_temp.id('duda'), 'campaign', 'vaga-1', now() - interval '61 minutes'),
