@@ -289,9 +289,9 @@ DECLARE
     v       jsonb;
     pct     jsonb;
     gate    text;            -- none | all | split
-    allow   jsonb := '[]';   -- force_on
+    allow   jsonb := '[]'::jsonb;   -- force_on
     salt    text;
-    percent integer;
+    percent numeric;
 BEGIN
     IF events IS NULL OR jsonb_typeof(events) <> 'array' THEN
         RAISE EXCEPTION 'events must be a JSON array of event objects, got %', coalesce('a JSON ' || jsonb_typeof(events), 'NULL')
@@ -344,15 +344,15 @@ BEGIN
     ELSIF (v -> 'enabled') IS DISTINCT FROM 'true'::jsonb
           OR (v ? 'force_on' AND jsonb_typeof(v -> 'force_on') <> 'array')
           OR jsonb_typeof(v -> 'salt') NOT IN ('string', 'null')
-          OR (pct IS NOT NULL AND pct <> 'null' AND NOT (jsonb_typeof(pct) = 'number'
-              AND pct::text::numeric BETWEEN 0 AND 100 AND pct::text::numeric = trunc(pct::text::numeric))) THEN
+          OR (v ? 'percentage' AND v ? 'canary_pct')
+          OR (pct IS NOT NULL AND NOT (jsonb_typeof(pct) = 'number'
+              AND pct::numeric BETWEEN 0 AND 100 AND pct::numeric = trunc(pct::numeric))) THEN
         gate := 'none';
     ELSE
         gate := 'split';
         allow := coalesce(v -> 'force_on', '[]');
         salt := v ->> 'salt';
-        percent := CASE WHEN pct IS NULL OR pct = 'null' THEN CASE WHEN v ? 'force_on' THEN 0 ELSE 100 END
-                        ELSE pct::text::integer END;
+        percent := CASE WHEN pct IS NULL THEN CASE WHEN v ? 'force_on' THEN 0 ELSE 100 END ELSE pct::numeric END;
     END IF;
 
     BEGIN
@@ -421,7 +421,14 @@ BEGIN
     ON CONFLICT ON CONSTRAINT business_event_types_pkey
     DO UPDATE SET category = EXCLUDED.category, description = EXCLUDED.description;
     IF NOT existed THEN
-        PERFORM pgcanary_private.sync_event_type_trigger();  -- the new type joins the fast path
+        BEGIN
+            PERFORM pgcanary_private.sync_event_type_trigger();  -- the new type joins the fast path
+        EXCEPTION WHEN lock_not_available THEN
+            -- business_events busy for 3 s: the type works now (checked by the trigger
+            -- function); it joins the fast path on the next migrate or registration.
+            RAISE NOTICE 'event type "%" registered; its fast path waits for the next migrate (business_events was busy)',
+                register_event_type.event_type;
+        END;
     END IF;
     RETURN NOT existed;
 END
@@ -560,7 +567,7 @@ AS $$
 DECLARE
     today    constant date := (now() AT TIME ZONE 'UTC')::date;
     created  text[];
-    dropped  text[] := '{}';
+    dropped  text[] := '{}'::text[];
     part     record;
     orphans  bigint;
 BEGIN

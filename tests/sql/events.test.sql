@@ -142,7 +142,8 @@ begin
         ('true', '{"enabled": false, "percentage": 50}'), ('true', '{"enabled": true, "canary_pct": 30}'),
         ('true', '{"enabled": true, "percentage": 10, "force_on": ' || allow || '}'),
         ('true', '{"enabled": true, "force_on": ' || allow || '}'), ('true', '{"enabled": true}'),
-        ('true', '{"enabled": true, "percentage": null}'),
+        ('true', '{"enabled": true, "percentage": null}'), ('true', '{"enabled": true, "percentage": 50.0}'),
+        ('true', '{"enabled": true, "percentage": 20, "canary_pct": 60}'),
         ('false', '{"enabled": true, "percentage": 50}'), ('{"enabled": false}', '{"enabled": true, "percentage": 50}'),
         ('{"enabled": true}', '{"enabled": true, "percentage": 50}'), ('"x"', '{"enabled": true, "percentage": 50}'),
         ('true', '{"enabled": true, "percentage": 150}'), ('true', '{"enabled": true, "percentage": 12.5}'),
@@ -160,7 +161,7 @@ begin
     return bad;
 end $$;
 select is(pg_temp.gate_disagreements(), '{}'::text[],
-          'emit_events and should_emit_event agree under 24 flag values (valid, invalid, master off)');
+          'emit_events and should_emit_event agree under 26 flag values (valid, invalid, master off)');
 alter table public.feature_flags enable trigger feature_flags_before_write;
 alter table public.feature_flags enable trigger feature_flags_sync_alias;
 update public.feature_flags set value = 'true' where flag_key = 'business_events_enabled';
