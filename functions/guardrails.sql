@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- The sovereign outbound guardrail, opt-out, and the kill switches the Slack tools call.
 -- Docs: docs/guardrails.md. Tests: tests/sql/guardrails.test.sql, tests/py/test_guardrails*.py.
 -- Tables: db/0003_guardrails.sql. Rate limits: functions/rate_limits.sql.
@@ -62,9 +63,10 @@ $$;
 -- then the admitted send is counted against the phone's windows.
 --
 -- Hot path (measured per statement with plpgsql_check's profiler, one transaction per call):
---   * one statement reads the flags, the method, the channel, the opt-out and the phone's
---     rate-limit rules (the campaigns flag only for a campaign);
---   * the windows are judged from one index scan of the phone's newest hits (see
+--   * one statement reads the flags, the method, the channel and the opt-out (the campaigns
+--     flag only for a campaign): a blocked send costs that and its event;
+--   * after the phone's lock, one statement reads its rules and its newest hits, and the
+--     windows are judged from that one index scan (see
 --     pgcanary_private.rate_limit_check, which uses the same algorithm: change both together);
 --   * the phone normalisation of pgcanary_private.normalize_phone is written out here.
 --
@@ -99,8 +101,6 @@ DECLARE
     is_opted_out boolean;
     windows     interval[];
     maxima      integer[];
-    longest     interval;
-    most        integer;
     hit_key     bytea;
     recent      timestamptz[];
     reason      text;
@@ -129,13 +129,9 @@ BEGIN
                 THEN (SELECT f.value FROM public.feature_flags AS f WHERE f.flag_key = 'campaigns') END,
            om.method IS NOT NULL, om.hours_from, om.hours_to, om.weekdays, om.hours_tz,
            EXISTS (SELECT 1 FROM public.outbound_channels AS oc WHERE oc.channel = check_outbound_guardrails.channel),
-           EXISTS (SELECT 1 FROM public.opt_outs AS o WHERE o.cliente_id = check_outbound_guardrails.cliente_id AND o.opted_out),
-           rules.windows, rules.maxima, rules.longest, rules.most
-      INTO paused_v, campaigns_v, method_ok, hours_from, hours_to, weekdays, hours_tz, channel_ok, is_opted_out,
-           windows, maxima, longest, most
-      FROM (SELECT array_agg(r.window_size) AS windows, array_agg(r.max_hits) AS maxima,
-                   max(r.window_size) AS longest, max(r.max_hits) AS most
-              FROM public.rate_limit_rules AS r WHERE r.scope = 'phone') AS rules
+           EXISTS (SELECT 1 FROM public.opt_outs AS o WHERE o.cliente_id = check_outbound_guardrails.cliente_id AND o.opted_out)
+      INTO paused_v, campaigns_v, method_ok, hours_from, hours_to, weekdays, hours_tz, channel_ok, is_opted_out
+      FROM (SELECT) AS one
       LEFT JOIN public.outbound_methods AS om ON om.method = check_outbound_guardrails.method;
     IF NOT method_ok THEN
         RAISE EXCEPTION 'unknown outbound method: %', coalesce('"' || check_outbound_guardrails.method || '"', 'null')
@@ -177,12 +173,17 @@ BEGIN
             -- for why); the lock is held to commit, with the hit.
             PERFORM pg_advisory_xact_lock(1885562721, ('x' || encode(substr(hit_key, 1, 4), 'hex'))::bit(32)::integer);
             now_at := clock_timestamp();  -- after the wait: windows end at the moment of admission
+            -- The phone's rules and its newest hits, as many as the largest limit, in one
+            -- statement: a window of max_hits is full when the max_hits-th newest hit is in it.
+            SELECT rules.windows, rules.maxima,
+                   ARRAY(SELECT h.hit_at FROM public.rate_limit_hits AS h
+                          WHERE h.key_hash = hit_key AND h.hit_at > now_at - rules.longest
+                          ORDER BY h.hit_at DESC LIMIT rules.most)
+              INTO windows, maxima, recent
+              FROM (SELECT array_agg(r.window_size) AS windows, array_agg(r.max_hits) AS maxima,
+                           max(r.window_size) AS longest, max(r.max_hits) AS most
+                      FROM public.rate_limit_rules AS r WHERE r.scope = 'phone') AS rules;
             IF windows IS NOT NULL THEN
-                -- The newest hits, as many as the largest limit: a window of max_hits is full
-                -- when the max_hits-th newest hit is inside it.
-                recent := ARRAY(SELECT h.hit_at FROM public.rate_limit_hits AS h
-                                 WHERE h.key_hash = hit_key AND h.hit_at > now_at - longest
-                                 ORDER BY h.hit_at DESC LIMIT most);
                 FOR i IN 1 .. array_length(windows, 1) LOOP
                     IF maxima[i] = 0 OR recent[maxima[i]] > now_at - windows[i] THEN
                         IF bypass THEN bypassed := bypassed || 'rate_limited'::text;

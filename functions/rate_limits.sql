@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- Exact sliding-window rate limits keyed by a keyed hash (never the raw phone or IP).
 -- Docs: docs/rate_limits.md. Tests: tests/sql/rate_limits.test.sql, tests/py/test_rate_limits_concurrency.py.
 -- Tables: db/0003_guardrails.sql (rate_limit_rules, rate_limit_hits, pgcanary_private.hash_keys).
