@@ -279,10 +279,19 @@ OUTBOX_PLAIN_TABLE = """
     create index if not exists bench_plain_outbox_queued on bench_plain_outbox (id) where status = 'queued'"""
 
 
-def _fresh_outbox(conn: psycopg.Connection) -> None:
-    # Every measurement starts from empty tables, vacuumed: a queue's cost depends on the dead
-    # index entries in front of its head, and both sides must start equal.
+def _fresh_outbox(conn: psycopg.Connection, history: int = 20_000) -> None:
+    """Both tables as an outbox in service looks: `history` sent messages, vacuumed and
+    analyzed, no dead index entries in front of the queue's head. Not empty: plans cached
+    while a table is empty (a sequential scan is cheapest then) would stay in every session
+    for the whole run, on both sides, and measure that instead of the cycle."""
     conn.execute("truncate bench_plain_outbox, outbound_messages")
+    payload = '{"number": "5511999990000", "text": "x"}'
+    conn.execute("insert into outbound_messages (dedupe_key, cliente_id, method, payload, status, sent_at) "
+                 "select md5('h' || g), md5('hc' || g)::uuid, 'campaign', %s::jsonb, 'sent', now() "
+                 "from generate_series(1, %s) g", (payload, history))
+    conn.execute("insert into bench_plain_outbox (dedupe_key, cliente_id, method, payload, status, sent_at) "
+                 "select md5('h' || g), md5('hc' || g)::uuid, 'campaign', %s::jsonb, 'sent', now() "
+                 "from generate_series(1, %s) g", (payload, history))
     conn.execute("vacuum analyze bench_plain_outbox")
     conn.execute("vacuum analyze outbound_messages")
 
