@@ -148,6 +148,21 @@ def _per_event_batch(conn: psycopg.Connection, n: int) -> float:
     return (time.perf_counter() - start) / n
 
 
+def _backend_cpu_us(conn: psycopg.Connection, query: str, n: int = 2000) -> float:
+    """Server CPU time per autocommit call, from the backend's /proc/<pid>/schedstat (ns):
+    unlike latency, it does not move with the load other processes put on the machine."""
+    pid = conn.execute("select pg_backend_pid()").fetchone()[0]
+    for _ in range(50):
+        conn.execute(query)
+    best = float("inf")
+    for _ in range(3):
+        start = int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+        for _ in range(n):
+            conn.execute(query)
+        best = min(best, (int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) - start) / n / 1000)
+    return best
+
+
 def _median_ms(conn: psycopg.Connection, query: str, runs: int) -> float:
     times = []
     for _ in range(runs):
@@ -195,6 +210,13 @@ def bench_events(url: str) -> list[dict]:
                                 "(1 / latency; one pgbench run, prepared, 2 clients, canary 100%)",
                         "subject": round(statistics.median(subject)), "baseline": round(statistics.median(base)),
                         "ratio": round(ratio, 3), "target": ">= 0.6", "met": ratio >= 0.6})
+        emit_sql = (HERE / "events_emit_event.sql").read_text().split("\n")[-2].rstrip(";")
+        plain_sql = (HERE / "events_plain_insert.sql").read_text().split("\n")[-2].rstrip(";")
+        emit_cpu, plain_cpu = _backend_cpu_us(conn, emit_sql), _backend_cpu_us(conn, plain_sql)
+        results.append({"name": "reference: server CPU per autocommit call (us, /proc schedstat), emit_event vs plain INSERT; "
+                                "ratio = plain / emit, the TPS ratio of a CPU-bound server",
+                        "subject": round(emit_cpu, 1), "baseline": round(plain_cpu, 1),
+                        "ratio": round(plain_cpu / emit_cpu, 3), "target": "reference", "met": None})
         lat = pgbench_latencies(url, ["events_emit_event_phone.sql", "events_plain_insert.sql"])
         results.append({"name": "reference: emit_event with a phone in props (scrub walk) / plain INSERT, per-client TPS",
                         "subject": round(1000 / lat["events_emit_event_phone.sql"]),
