@@ -293,6 +293,80 @@ def bench_events(url: str) -> list[dict]:
     return results
 
 
+OUTBOX_PLAIN_TABLE = """
+    create table if not exists bench_plain_outbox (
+        id bigint generated always as identity primary key, dedupe_key text unique not null,
+        cliente_id uuid not null, method text not null, payload jsonb, status text not null default 'queued',
+        attempts int not null default 0, created_at timestamptz not null default now(), sent_at timestamptz);
+    create index if not exists bench_plain_outbox_queued on bench_plain_outbox (id) where status = 'queued'"""
+
+
+def _fresh_outbox(conn: psycopg.Connection, history: int = 20_000) -> None:
+    """Both tables as an outbox in service looks: `history` sent messages, vacuumed and
+    analyzed, no dead index entries in front of the queue's head. Not empty: plans cached
+    while a table is empty (a sequential scan is cheapest then) would stay in every session
+    for the whole run, on both sides, and measure that instead of the cycle."""
+    conn.execute("truncate bench_plain_outbox, outbound_messages")
+    payload = '{"number": "5511999990000", "text": "x"}'
+    conn.execute("insert into outbound_messages (dedupe_key, cliente_id, method, payload, status, sent_at) "
+                 "select md5('h' || g), md5('hc' || g)::uuid, 'campaign', %s::jsonb, 'sent', now() "
+                 "from generate_series(1, %s) g", (payload, history))
+    conn.execute("insert into bench_plain_outbox (dedupe_key, cliente_id, method, payload, status, sent_at) "
+                 "select md5('h' || g), md5('hc' || g)::uuid, 'campaign', %s::jsonb, 'sent', now() "
+                 "from generate_series(1, %s) g", (payload, history))
+    conn.execute("vacuum analyze bench_plain_outbox")
+    conn.execute("vacuum analyze outbound_messages")
+
+
+def _claim_throughput(conn: psycopg.Connection, batch: int, messages: int) -> float:
+    """Messages claimed per second, claiming `messages` in calls of `batch` (each call its own
+    transaction, as a worker makes them)."""
+    _fresh_outbox(conn)
+    conn.execute("insert into outbound_messages (dedupe_key, cliente_id, method, payload) "
+                 "select md5(g::text), md5('c' || g)::uuid, 'followup', '{\"number\": \"5511999990000\", \"text\": \"x\"}' "
+                 "from generate_series(1, %s) g", (messages,))
+    conn.execute("vacuum analyze outbound_messages")
+    start = time.perf_counter()
+    claimed = 0
+    while claimed < messages:
+        got = conn.execute("select count(*) from public.outbox_claim('bench', %s, 60)", (batch,)).fetchone()[0]
+        if got == 0:
+            raise RuntimeError("the queue ran dry before the measurement ended")
+        claimed += got
+    return claimed / (time.perf_counter() - start)
+
+
+def bench_outbox(url: str) -> list[dict]:
+    results = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(OUTBOX_PLAIN_TABLE)
+
+        # Both cycles in one pgbench run (equal weights, 4 clients), as bench_guardrails does:
+        # on a shared machine both sides then see the same load. Per-client cycles/s is
+        # 1 / average latency of each script.
+        subject, base, ratios = [], [], []
+        for _ in range(ROUNDS):
+            _fresh_outbox(conn)
+            lat = pgbench_latencies(url, ["outbox_cycle.sql", "outbox_plain_cycle.sql"], clients=4)
+            subject.append(1000 / lat["outbox_cycle.sql"])
+            base.append(1000 / lat["outbox_plain_cycle.sql"])
+            ratios.append(lat["outbox_plain_cycle.sql"] / lat["outbox_cycle.sql"])
+        ratio = statistics.median(ratios)
+        results.append({"name": "outbox cycle (pode_enviar_com_dedupe -> outbox_claim 1 -> marcar_enviado) / "
+                                "the same as three plain statements on a bare table, per-client cycles/s "
+                                "(1 / latency; one pgbench run, prepared, 4 clients)",
+                        "subject": round(statistics.median(subject)), "baseline": round(statistics.median(base)),
+                        "ratio": round(ratio, 3), "target": ">= 1.0", "met": ratio >= 1.0})
+        batch, single, ratio = ratio_rounds(lambda: _claim_throughput(conn, 100, 20_000),
+                                            lambda: _claim_throughput(conn, 1, 2_000))
+        results.append({"name": "outbox_claim: messages/s claiming 100 per call / claiming 1 per call",
+                        "subject": round(batch), "baseline": round(single), "ratio": round(ratio, 3),
+                        "target": ">= 5.0", "met": ratio >= 5.0})
+        conn.execute("drop table bench_plain_outbox")
+        conn.execute("truncate outbound_messages")
+    return results
+
+
 def bench_guardrails(url: str) -> list[dict]:
     """check_outbound_guardrails against a plain one-row INSERT, side by side in one pgbench run
     (the issue's "in one pgbench run"; on a shared machine both sides then see the same load).
@@ -323,7 +397,7 @@ def bench_guardrails(url: str) -> list[dict]:
     return results
 
 
-BENCHES = {"flags": bench_flags, "events": bench_events, "guardrails": bench_guardrails}
+BENCHES = {"flags": bench_flags, "events": bench_events, "guardrails": bench_guardrails, "outbox": bench_outbox}
 
 
 def main(selected: list[str]) -> int:
