@@ -392,17 +392,24 @@ BEGIN
     END IF;
     -- Evaluated without a client: percentage, phase and validity are the flag's own.
     e := public.evaluate_flag(get_rollout_status.flag_key, NULL);
-    RETURN jsonb_build_object(
+    v := jsonb_build_object(
         'flag_key', get_rollout_status.flag_key,
         'enabled', v = 'true'::jsonb OR coalesce(v -> 'enabled' = 'true'::jsonb, false),
         'percentage', e -> 'percentage',
         'force_on_count', CASE WHEN jsonb_typeof(v -> 'force_on') = 'array' THEN jsonb_array_length(v -> 'force_on') ELSE 0 END,
         'phase', e ->> 'phase',
         'valid', coalesce(e ->> 'error_code', 'TARGETING_KEY_MISSING') = 'TARGETING_KEY_MISSING');
+    -- Seed 8.3: the business events rollout also reports its events (functions/events.sql).
+    -- Looked up by name so that this file works where that capability is not installed.
+    IF get_rollout_status.flag_key = 'business_events_canary'
+       AND to_regprocedure('pgcanary_private.rollout_event_metrics()') IS NOT NULL THEN
+        v := v || pgcanary_private.rollout_event_metrics();
+    END IF;
+    RETURN v;
 END
 $$;
 COMMENT ON FUNCTION public.get_rollout_status(text) IS
-    'Seed 8.1 status: {flag_key, enabled, percentage, force_on_count, phase, valid}. Raises PC002 for an unknown flag.';
+    'Seed 8.1 status: {flag_key, enabled, percentage, force_on_count, phase, valid}; for business_events_canary also events_last_hour, events_24h and events_by_type_24h (seed 8.3). Raises PC002 for an unknown flag.';
 
 -- Shared by the control RPCs: a reason is required, recorded transaction-locally for the audit trigger.
 CREATE OR REPLACE FUNCTION pgcanary_private.require_reason(reason text)
