@@ -3,6 +3,10 @@
 -- re-creates them on the next migrate). The guardrails_canary flag row stays: feature_flags
 -- may be the user's table, and the row may have been adopted rather than created by us.
 DROP TRIGGER IF EXISTS feature_flags_rollout_history ON public.feature_flags;
+DROP TRIGGER IF EXISTS business_events_health_late ON public.business_events;
+DROP INDEX IF EXISTS public.business_events_invalid_reply_idx;
+DROP TABLE IF EXISTS pgcanary_private.health_rollup, pgcanary_private.health_last_seen,
+    pgcanary_private.health_rollup_state;
 DROP VIEW IF EXISTS public.rollout_overview;
 DROP FUNCTION IF EXISTS public.rollout_gate(text), public.advance_rollout(text, text, boolean),
     public.rollback_rollout(text, integer, text), public.set_prerequisite(text, text, text, text),

@@ -1,7 +1,9 @@
--- depends: 0001_foundation
--- Governance (seed 002: phases A-D, gaps, stability windows; seed 000 Story 8.4): rollout
--- plans as data, their prerequisites with evidence, incidents, and the history of every
--- step a planned flag took. Functions: functions/governance.sql. Docs: docs/governance.md.
+-- depends: 0002_business_events 0003_guardrails
+-- Governance and health (seed 002: phases A-D, gaps, stability windows, SLOs, the daily
+-- panel; seed 000 Story 8.4): rollout plans as data, their prerequisites with evidence,
+-- incidents, the history of every step a planned flag took, and the rollup behind the SLO
+-- panel. Functions: functions/governance.sql, functions/health.sql. Docs: docs/governance.md,
+-- docs/health.md.
 
 -- One plan per canary flag. No foreign key to feature_flags: that table may be the user's own
 -- (adopted), and the seed's INSERT ... ON CONFLICT flows delete and re-create flag rows; a plan
@@ -149,3 +151,48 @@ JOIN public.feature_flags f ON f.flag_key = p.flag_key
 CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(coalesce(f.value -> 'percentage', f.value -> 'canary_pct')) = 'number'
                                 THEN coalesce(f.value -> 'percentage', f.value -> 'canary_pct')::text::numeric::integer END
                     AS percentage) pct;
+
+------------------------------------------------------------------------------------------
+-- Health rollup (functions/health.sql). Q1 counts a million rows of the last 24 h, and a
+-- 7-day stability window seven million: the panel and the gates read closed 5-minute buckets
+-- from here and count only the edges live. One row per bucket and combination of what the
+-- SLOs and Q1-Q4 group by; to_opted_out is decided when the bucket is counted, from
+-- opt_out_audit (was the client opted out at the event's ts?).
+CREATE TABLE pgcanary_private.health_rollup (
+    bucket        timestamptz NOT NULL,
+    event_type    text        NOT NULL,
+    block_reason  text,
+    channel       text,
+    method        text,
+    invalid_reply boolean     NOT NULL,
+    to_opted_out  boolean     NOT NULL,
+    events        bigint      NOT NULL CHECK (events >= 0)
+);
+CREATE UNIQUE INDEX health_rollup_key ON pgcanary_private.health_rollup
+    (bucket, event_type, block_reason, channel, method, invalid_reply, to_opted_out) NULLS NOT DISTINCT;
+
+-- Q1's COUNT(DISTINCT cliente_id) does not add up across buckets; the latest ts of each
+-- (event_type, client) does: the clients of the last 24 h are those seen since then.
+CREATE TABLE pgcanary_private.health_last_seen (
+    event_type text        NOT NULL,
+    cliente_id uuid        NOT NULL,
+    last_ts    timestamptz NOT NULL,
+    PRIMARY KEY (event_type, cliente_id)
+);
+CREATE INDEX health_last_seen_ts_idx ON pgcanary_private.health_last_seen (last_ts, event_type);
+
+-- The rollup is complete for [covered_from, sealed_until).
+CREATE TABLE pgcanary_private.health_rollup_state (
+    singleton    boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    covered_from timestamptz,
+    sealed_until timestamptz,
+    refreshed_at timestamptz
+);
+INSERT INTO pgcanary_private.health_rollup_state (singleton) VALUES (true);
+
+-- Q3 (replies without inbound proof) reads a handful of rows among every blocked send of the
+-- day; this index holds exactly the rows of its predicate, for the seed's query as written too.
+CREATE INDEX business_events_invalid_reply_idx ON public.business_events (ts)
+    WHERE event_type IN ('outbound_blocked', 'outbound_bypass')
+      AND (event_props ->> 'method') = 'reply'
+      AND ((event_props ->> 'inbound_interaction_id') IS NULL OR conversation_id IS NULL);

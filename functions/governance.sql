@@ -94,25 +94,19 @@ END
 $$;
 
 ------------------------------------------------------------------------------------------
--- SLOs over a period, for the gate. The health capability (functions/health.sql) defines
--- pgcanary_private.slo_values; until it is installed the gate has no SLO lines.
+-- SLOs over the stability period, as gate lines (functions/health.sql computes them).
 CREATE OR REPLACE FUNCTION pgcanary_private.gate_slo_reasons(since timestamptz, until timestamptz)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE
+LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-BEGIN
-    IF to_regprocedure('pgcanary_private.slo_values(timestamp with time zone,timestamp with time zone)') IS NULL THEN
-        RETURN '[]'::jsonb;
-    END IF;
-    RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                'check', 'slo', 'name', s.slo, 'status', CASE WHEN s.status = 'OK' THEN 'OK' ELSE 'FAIL' END,
-                'value', s.value, 'threshold', s.threshold,
-                'message', format('%s = %s (threshold %s) since %s', s.slo, s.value, s.threshold,
-                                  to_char(gate_slo_reasons.since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')))
-                ORDER BY s.ord), '[]'::jsonb)
-            FROM pgcanary_private.slo_values(gate_slo_reasons.since, gate_slo_reasons.until) AS s);
-END
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'check', 'slo', 'name', s.slo, 'status', CASE WHEN s.status = 'OK' THEN 'OK' ELSE 'FAIL' END,
+               'value', s.value, 'threshold', s.threshold,
+               'message', format('%s = %s (threshold %s) since %s', s.slo, coalesce(s.value::text, 'n/a'), s.threshold,
+                                 to_char(since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')))
+               ORDER BY s.ord), '[]'::jsonb)
+    FROM pgcanary_private.slo_values(since, until) AS s
 $$;
 
 ------------------------------------------------------------------------------------------
@@ -456,6 +450,89 @@ COMMENT ON FUNCTION public.resolve_incident(bigint, text) IS
     'Resolves an open incident with a resolution. It still blocks the gates while it lies inside a stability period. PC046 unknown or already resolved.';
 
 ------------------------------------------------------------------------------------------
+-- The guard (seed 002, "Vazamento opted_out: rollback imediato + pausar_julia"). Every
+-- minute the scheduler calls guard_tick. On outbound_to_opted_out > 0 it pauses the
+-- assistant, rolls back every plan that lists that SLO in guard_slos to its
+-- guard_rollback_percentage, opens a P0 incident (global: every gate says NO-GO) and records
+-- a guard_action event; the caller alerts. Idempotent: while its incident is open it acts
+-- again only when the leak count has grown since it last acted; leaks before the last
+-- resolution of its incident are not counted again.
+CREATE OR REPLACE FUNCTION public.guard_tick()
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    key      constant text := 'guard:outbound_to_opted_out';
+    inc      public.incidents;
+    resolved timestamptz;
+    since    timestamptz;
+    leaks    numeric;
+    plan     record;
+    pct      integer;
+    rolled   jsonb := '[]'::jsonb;
+    paused   jsonb;
+    event_id uuid;
+    reason   text;
+BEGIN
+    -- One tick at a time: two schedulers (or a manual call) must not both act.
+    PERFORM pg_catalog.pg_advisory_xact_lock(7062636172790006);
+    SELECT i.* INTO inc FROM public.incidents AS i WHERE i.guard_key = key AND i.resolved_at IS NULL FOR UPDATE;
+    SELECT max(i.resolved_at) INTO resolved FROM public.incidents AS i WHERE i.guard_key = key;
+    since := coalesce((inc.details ->> 'since')::timestamptz,
+                      greatest(now() - interval '24 hours', coalesce(resolved, '-infinity'::timestamptz)));
+    SELECT s.value INTO leaks FROM pgcanary_private.slo_values(since, 'infinity') AS s WHERE s.slo = 'outbound_to_opted_out';
+    IF leaks = 0 THEN
+        RETURN jsonb_build_object('action', 'none', 'outbound_to_opted_out', 0, 'since', since,
+                                  'incident_id', inc.incident_id);
+    END IF;
+    IF inc.incident_id IS NOT NULL AND leaks <= (inc.details ->> 'leaks')::numeric THEN
+        RETURN jsonb_build_object('action', 'none', 'outbound_to_opted_out', leaks, 'since', since,
+                                  'incident_id', inc.incident_id, 'note', 'already handled by the open incident');
+    END IF;
+
+    reason := format('guard: outbound_to_opted_out = %s since %s', leaks,
+                     to_char(since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'));
+    paused := public.pausar_julia(reason);
+    FOR plan IN SELECT p.flag_key, p.guard_rollback_percentage AS target FROM public.rollout_plans AS p
+                WHERE 'outbound_to_opted_out' = ANY (p.guard_slos) AND p.guard_rollback_percentage IS NOT NULL
+                ORDER BY p.flag_key LOOP
+        SELECT pgcanary_private.flag_percentage(f.value) INTO pct
+        FROM public.feature_flags AS f WHERE f.flag_key = plan.flag_key FOR UPDATE;
+        IF pct > plan.target THEN
+            PERFORM pgcanary_private.label_rollout_change('guard', false, NULL);
+            PERFORM public.set_rollout_percentage(plan.flag_key, plan.target, reason);
+            PERFORM pgcanary_private.label_rollout_change(NULL, NULL, NULL);
+            rolled := rolled || jsonb_build_object('flag_key', plan.flag_key, 'from', pct, 'to', plan.target);
+        END IF;
+    END LOOP;
+    IF inc.incident_id IS NULL THEN
+        INSERT INTO public.incidents (severity, title, flag_key, source, guard_key, details, opened_by)
+        VALUES ('P0', 'outbound_to_opted_out > 0: messages sent to opted-out clients', NULL, 'guard', key,
+                jsonb_build_object('slo', 'outbound_to_opted_out', 'since', since, 'leaks', leaks,
+                                   'acted_at', now(), 'rolled_back', rolled, 'paused', paused -> 'paused'),
+                pgcanary_private.current_actor())
+        RETURNING * INTO inc;
+    ELSE
+        UPDATE public.incidents AS i
+           SET details = i.details || jsonb_build_object('leaks', leaks, 'acted_at', now(),
+                                                         'rolled_back', (i.details -> 'rolled_back') || rolled)
+         WHERE i.incident_id = inc.incident_id
+        RETURNING * INTO inc;
+    END IF;
+    event_id := pgcanary_private.record_event('guard_action', NULL, NULL,
+        jsonb_build_object('action', 'pause_and_rollback', 'slo', 'outbound_to_opted_out', 'value', leaks,
+                           'incident_id', inc.incident_id, 'rolled_back', rolled,
+                           'paused_now', paused -> 'changed'), 'guard');
+    RETURN jsonb_build_object('action', 'pause_and_rollback', 'outbound_to_opted_out', leaks, 'since', since,
+                              'paused', true, 'paused_now', paused -> 'changed', 'rolled_back', rolled,
+                              'incident_id', inc.incident_id, 'event_id', event_id);
+END
+$$;
+COMMENT ON FUNCTION public.guard_tick() IS
+    'The guard (every minute): on outbound_to_opted_out > 0 pauses the assistant (pausar_julia), rolls back the plans guarding that SLO, opens or updates a global P0 incident and records a guard_action event. Returns {action none|pause_and_rollback, outbound_to_opted_out, since, paused, paused_now, rolled_back[], incident_id, event_id}. Idempotent.';
+
+------------------------------------------------------------------------------------------
 -- One row per plan for the SQL Editor: where each rollout stands and what blocks it.
 CREATE OR REPLACE VIEW public.rollout_overview
 WITH (security_invoker = true) AS
@@ -478,5 +555,6 @@ GRANT SELECT ON public.rollout_overview TO service_role;
 SELECT pgcanary_private.expose_rpc(ARRAY[
     'public.rollout_gate(text)', 'public.advance_rollout(text, text, boolean)',
     'public.rollback_rollout(text, integer, text)', 'public.set_prerequisite(text, text, text, text)',
-    'public.open_incident(text, text, text, jsonb)', 'public.resolve_incident(bigint, text)'
+    'public.open_incident(text, text, text, jsonb)', 'public.resolve_incident(bigint, text)',
+    'public.guard_tick()'
 ]::regprocedure[]);

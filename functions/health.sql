@@ -1,0 +1,448 @@
+-- Health: the seed's daily panel (Q1-Q5) as views, the SLO panel, daily_health_volume() and
+-- daily_health(), and the rollup that keeps them fast at 10M events. Seed 002: "Métricas de
+-- Saúde", "SLOs para Decisão de Escala", "Painel Diário", "Job de Health Check".
+-- Docs: docs/health.md. Tests: tests/sql/health.test.sql. The security views are in
+-- functions/health_security.sql.
+
+------------------------------------------------------------------------------------------
+-- The seed's queries, verbatim, for the SQL Editor. They read the raw events (a million rows
+-- a day for Q1): daily_health() gives the same answers from the rollup.
+CREATE OR REPLACE VIEW public.health_q1_volume
+WITH (security_invoker = true) AS
+-- Q1: Sanity check - volume de eventos
+SELECT
+    event_type,
+    COUNT(*) as total,
+    COUNT(DISTINCT cliente_id) as clientes_unicos
+FROM public.business_events
+WHERE ts >= NOW() - INTERVAL '24 hours'
+GROUP BY event_type
+ORDER BY total DESC;
+COMMENT ON VIEW public.health_q1_volume IS
+    'Seed Q1 (painel diário): events and distinct clients per type in the last 24 h. outbound_fallback must be absent.';
+
+CREATE OR REPLACE VIEW public.health_q2_guardrail_reasons
+WITH (security_invoker = true) AS
+-- Q2: Risco - motivos de bloqueio e bypass
+SELECT
+    event_type,
+    event_props->>'block_reason' as razao,
+    event_props->>'channel' as canal,
+    event_props->>'method' as metodo,
+    COUNT(*) as total
+FROM public.business_events
+WHERE event_type IN ('outbound_blocked', 'outbound_bypass')
+  AND ts >= NOW() - INTERVAL '24 hours'
+GROUP BY 1, 2, 3, 4
+ORDER BY total DESC;
+COMMENT ON VIEW public.health_q2_guardrail_reasons IS
+    'Seed Q2: blocks and bypasses of the last 24 h by reason, channel and method. opted_out should lead the blocks; every bypass needs a bypass_reason.';
+
+CREATE OR REPLACE VIEW public.health_q3_invalid_replies
+WITH (security_invoker = true) AS
+-- Q3: Bug detection - replies sem prova de inbound
+SELECT
+    ts,
+    cliente_id,
+    conversation_id,
+    event_props->>'inbound_interaction_id' as inbound_id,
+    event_props->>'block_reason' as razao
+FROM public.business_events
+WHERE event_type IN ('outbound_blocked', 'outbound_bypass')
+  AND event_props->>'method' = 'reply'
+  AND (
+      event_props->>'inbound_interaction_id' IS NULL
+      OR conversation_id IS NULL
+  )
+  AND ts >= NOW() - INTERVAL '24 hours'
+ORDER BY ts DESC
+LIMIT 20;
+COMMENT ON VIEW public.health_q3_invalid_replies IS
+    'Seed Q3: replies without inbound proof in the last 24 h (latest 20). Must be empty: rows mean a race or a pipeline bug.';
+
+CREATE OR REPLACE VIEW public.health_q4_provider_errors
+WITH (security_invoker = true) AS
+-- Q4: Estabilidade - falhas de envio
+SELECT
+    DATE_TRUNC('hour', ts) as hora,
+    event_props->>'block_reason' as razao,
+    COUNT(*) as total
+FROM public.business_events
+WHERE event_type = 'outbound_blocked'
+  AND event_props->>'block_reason' IN ('provider_error', 'timeout', 'circuit_open')
+  AND ts >= NOW() - INTERVAL '24 hours'
+GROUP BY 1, 2
+ORDER BY 1 DESC;
+COMMENT ON VIEW public.health_q4_provider_errors IS
+    'Seed Q4: sends blocked by provider errors, timeouts or an open circuit, per hour of the last 24 h. Ideally empty; over 1% of the volume, look at Evolution and the network.';
+
+CREATE OR REPLACE VIEW public.health_q5_fallbacks
+WITH (security_invoker = true) AS
+-- Q5: Migração - fallbacks legados usados
+SELECT
+    ts,
+    event_props->>'function' as funcao,
+    event_props->>'telefone_prefix' as telefone_prefix
+FROM public.business_events
+WHERE event_type = 'outbound_fallback'
+  AND ts >= NOW() - INTERVAL '24 hours'
+ORDER BY ts DESC;
+COMMENT ON VIEW public.health_q5_fallbacks IS
+    'Seed Q5: legacy fallbacks used in the last 24 h. Must be empty: rows name a call site not yet migrated to the sovereign guardrail.';
+
+------------------------------------------------------------------------------------------
+-- What the SLOs and Q1-Q4 need to know of each event, decided in one place: the rollup
+-- refresh, the late-row trigger and the live edges all read this view.
+--   invalid_reply: Q3's predicate (a reply attempt, blocked or bypassed, without inbound proof)
+--   to_opted_out:  a send that may have reached the client (sent, bypass, legacy fallback, or
+--                  an unknown outcome) while the client was opted out, per opt_out_audit at ts
+CREATE OR REPLACE VIEW pgcanary_private.health_event_facts
+WITH (security_invoker = true) AS
+SELECT e.event_id, e.ts, e.event_type, e.cliente_id,
+       date_bin('5 minutes', e.ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
+       e.event_props ->> 'block_reason' AS block_reason,
+       e.event_props ->> 'channel' AS channel,
+       e.event_props ->> 'method' AS method,
+       coalesce(e.event_type IN ('outbound_blocked', 'outbound_bypass') AND (e.event_props ->> 'method') = 'reply'
+                AND ((e.event_props ->> 'inbound_interaction_id') IS NULL OR e.conversation_id IS NULL), false) AS invalid_reply,
+       e.event_type IN ('outbound_sent', 'outbound_bypass', 'outbound_fallback', 'outbound_unknown_outcome')
+       AND e.cliente_id IS NOT NULL
+       AND coalesce((SELECT a.new_opted_out FROM public.opt_out_audit AS a
+                     WHERE a.cliente_id = e.cliente_id AND a.changed_at <= e.ts
+                     ORDER BY a.changed_at DESC, a.audit_id DESC LIMIT 1), false) AS to_opted_out
+FROM public.business_events AS e;
+REVOKE ALL ON pgcanary_private.health_event_facts FROM PUBLIC, anon, authenticated;
+GRANT SELECT ON pgcanary_private.health_event_facts TO service_role;
+
+------------------------------------------------------------------------------------------
+-- The rollup: closed 5-minute buckets of the last 8 days (the longest stability window is 7
+-- days). refresh_health_rollup recounts the last hour it sealed every time, so a transaction
+-- that set ts before a seal and committed after it is counted on the next run; a row older
+-- than that (a backdated INSERT) is added to its bucket by the trigger below. The advisory
+-- lock keeps the two from interleaving (the refresh only try-locks: it never queues writers).
+CREATE OR REPLACE FUNCTION pgcanary_private.health_rollup_lock_key()
+RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT 7062636172790005::bigint $$;
+
+CREATE OR REPLACE FUNCTION public.refresh_health_rollup()
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    epoch     constant timestamptz := TIMESTAMPTZ '2000-01-01 00:00:00+00';
+    new_seal  constant timestamptz := date_bin('5 minutes', now() - interval '1 minute', TIMESTAMPTZ '2000-01-01 00:00:00+00');
+    keep_from constant timestamptz := date_bin('5 minutes', now() - interval '8 days', TIMESTAMPTZ '2000-01-01 00:00:00+00');
+    st        pgcanary_private.health_rollup_state;
+    from_     timestamptz;
+    rebuilt   boolean;
+    counted   bigint;
+BEGIN
+    IF NOT pg_catalog.pg_try_advisory_xact_lock(pgcanary_private.health_rollup_lock_key()) THEN
+        RETURN jsonb_build_object('refreshed', false, 'reason', 'a backdated insert or another refresh holds the rollup lock');
+    END IF;
+    SELECT s.* INTO st FROM pgcanary_private.health_rollup_state AS s FOR UPDATE;
+    rebuilt := st.sealed_until IS NULL OR st.covered_from IS NULL OR st.sealed_until < keep_from;
+    IF rebuilt THEN
+        from_ := keep_from;
+        DELETE FROM pgcanary_private.health_rollup;
+        DELETE FROM pgcanary_private.health_last_seen;
+    ELSE
+        from_ := greatest(keep_from, least(st.sealed_until, new_seal) - interval '1 hour');
+        DELETE FROM pgcanary_private.health_rollup AS r WHERE r.bucket >= from_ OR r.bucket < keep_from;
+    END IF;
+    INSERT INTO pgcanary_private.health_rollup
+        (bucket, event_type, block_reason, channel, method, invalid_reply, to_opted_out, events)
+    SELECT f.bucket, f.event_type, f.block_reason, f.channel, f.method, f.invalid_reply, f.to_opted_out, count(*)
+    FROM pgcanary_private.health_event_facts AS f
+    WHERE f.ts >= from_ AND f.ts < new_seal
+    GROUP BY 1, 2, 3, 4, 5, 6, 7;
+    SELECT coalesce(sum(r.events), 0) INTO counted FROM pgcanary_private.health_rollup AS r WHERE r.bucket >= from_;
+    INSERT INTO pgcanary_private.health_last_seen AS s (event_type, cliente_id, last_ts)
+    SELECT e.event_type, e.cliente_id, max(e.ts)
+    FROM public.business_events AS e
+    WHERE e.ts >= greatest(from_, now() - interval '25 hours') AND e.ts < new_seal AND e.cliente_id IS NOT NULL
+    GROUP BY 1, 2
+    ON CONFLICT (event_type, cliente_id) DO UPDATE SET last_ts = greatest(s.last_ts, EXCLUDED.last_ts);
+    DELETE FROM pgcanary_private.health_last_seen AS s WHERE s.last_ts < now() - interval '25 hours';
+    UPDATE pgcanary_private.health_rollup_state
+       SET covered_from = CASE WHEN rebuilt THEN keep_from ELSE greatest(covered_from, keep_from) END,
+           sealed_until = new_seal, refreshed_at = clock_timestamp();
+    RETURN jsonb_build_object('refreshed', true, 'rebuilt', rebuilt, 'recounted_from', from_,
+                              'sealed_until', new_seal, 'events_recounted', counted);
+END
+$$;
+COMMENT ON FUNCTION public.refresh_health_rollup() IS
+    'Scheduler job (every minute): counts closed 5-minute buckets of business events into the health rollup that daily_health, the SLO panel and rollout_gate read. Without it they stay exact, only slower. Returns {refreshed, rebuilt, recounted_from, sealed_until, events_recounted}.';
+
+CREATE OR REPLACE FUNCTION pgcanary_private.business_events_health_late()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    st pgcanary_private.health_rollup_state;
+BEGIN
+    SELECT s.* INTO st FROM pgcanary_private.health_rollup_state AS s;
+    IF st.sealed_until IS NULL OR NEW.ts >= st.sealed_until OR NEW.ts < st.covered_from THEN
+        RETURN NULL;  -- the next refresh counts it, or no window reaches it
+    END IF;
+    PERFORM pg_catalog.pg_advisory_xact_lock_shared(pgcanary_private.health_rollup_lock_key());
+    SELECT s.* INTO st FROM pgcanary_private.health_rollup_state AS s;  -- a refresh may have just run
+    IF NEW.ts >= st.sealed_until OR NEW.ts < st.covered_from THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO pgcanary_private.health_rollup AS r
+        (bucket, event_type, block_reason, channel, method, invalid_reply, to_opted_out, events)
+    SELECT f.bucket, f.event_type, f.block_reason, f.channel, f.method, f.invalid_reply, f.to_opted_out, 1
+    FROM pgcanary_private.health_event_facts AS f
+    WHERE f.event_id = NEW.event_id AND f.ts = NEW.ts
+    ON CONFLICT (bucket, event_type, block_reason, channel, method, invalid_reply, to_opted_out)
+    DO UPDATE SET events = r.events + 1;
+    IF NEW.cliente_id IS NOT NULL AND NEW.ts >= now() - interval '25 hours' THEN
+        INSERT INTO pgcanary_private.health_last_seen AS s (event_type, cliente_id, last_ts)
+        VALUES (NEW.event_type, NEW.cliente_id, NEW.ts)
+        ON CONFLICT (event_type, cliente_id) DO UPDATE SET last_ts = greatest(s.last_ts, EXCLUDED.last_ts);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Only rows whose ts is more than 5 minutes older than their statement can fall in a sealed
+-- bucket the refresh will not recount; everything else skips the function call.
+CREATE OR REPLACE TRIGGER business_events_health_late
+    AFTER INSERT ON public.business_events
+    FOR EACH ROW WHEN (NEW.ts < statement_timestamp() - interval '5 minutes')
+    EXECUTE FUNCTION pgcanary_private.business_events_health_late();
+
+-- The rollup's rows for [since, until): closed buckets from the rollup, the edges (before the
+-- first whole bucket, after the seal) counted live. Without a usable rollup, all live.
+CREATE OR REPLACE FUNCTION pgcanary_private.health_counts(since timestamptz, until timestamptz)
+RETURNS SETOF pgcanary_private.health_rollup
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    epoch constant timestamptz := TIMESTAMPTZ '2000-01-01 00:00:00+00';
+    st    pgcanary_private.health_rollup_state;
+    lo    timestamptz;
+    hi    timestamptz;
+BEGIN
+    SELECT s.* INTO st FROM pgcanary_private.health_rollup_state AS s;
+    lo := date_bin('5 minutes', health_counts.since, epoch);
+    IF lo < health_counts.since THEN
+        lo := lo + interval '5 minutes';
+    END IF;
+    lo := greatest(lo, st.covered_from);
+    hi := least(CASE WHEN isfinite(health_counts.until) THEN date_bin('5 minutes', health_counts.until, epoch) END,
+                st.sealed_until);
+    IF st.sealed_until IS NULL OR lo IS NULL OR hi IS NULL OR lo >= hi THEN
+        RETURN QUERY
+        SELECT f.bucket, f.event_type, f.block_reason, f.channel, f.method, f.invalid_reply, f.to_opted_out, count(*)
+        FROM pgcanary_private.health_event_facts AS f
+        WHERE f.ts >= health_counts.since AND f.ts < health_counts.until
+        GROUP BY 1, 2, 3, 4, 5, 6, 7;
+        RETURN;
+    END IF;
+    RETURN QUERY
+    SELECT f.bucket, f.event_type, f.block_reason, f.channel, f.method, f.invalid_reply, f.to_opted_out, count(*)
+    FROM pgcanary_private.health_event_facts AS f
+    WHERE f.ts >= health_counts.since AND f.ts < lo
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+    UNION ALL
+    SELECT r.* FROM pgcanary_private.health_rollup AS r WHERE r.bucket >= lo AND r.bucket < hi
+    UNION ALL
+    SELECT f.bucket, f.event_type, f.block_reason, f.channel, f.method, f.invalid_reply, f.to_opted_out, count(*)
+    FROM pgcanary_private.health_event_facts AS f
+    WHERE f.ts >= hi AND f.ts < health_counts.until
+    GROUP BY 1, 2, 3, 4, 5, 6, 7;
+END
+$$;
+
+------------------------------------------------------------------------------------------
+-- The SLOs (seed 002, "SLOs para Decisão de Escala"), over any period, from its counts.
+--   OUTBOUND_FALLBACK       outbound_fallback events                                  = 0
+--   invalid_reply_attempts  reply attempts without inbound proof (Q3's predicate)     = 0
+--   outbound_to_opted_out   sends that may have reached an opted-out client           = 0
+--   provider_error_rate     provider failures / send attempts, in percent             < 1%
+--                           failures: outbound_failed, outbound_unknown_outcome, and Q4's
+--                           blocks (provider_error, timeout, circuit_open); attempts: those
+--                           plus outbound_sent
+CREATE OR REPLACE FUNCTION pgcanary_private.slo_from_counts(counts pgcanary_private.health_rollup[])
+RETURNS TABLE (ord integer, slo text, value numeric, threshold text, status text, detail text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH c AS (SELECT * FROM unnest(counts)),
+    agg AS (
+        SELECT coalesce(sum(c.events) FILTER (WHERE c.event_type = 'outbound_fallback'), 0) AS fallback,
+               coalesce(sum(c.events) FILTER (WHERE c.invalid_reply), 0) AS invalid,
+               coalesce(sum(c.events) FILTER (WHERE c.to_opted_out), 0) AS leaks,
+               coalesce(sum(c.events) FILTER (WHERE c.event_type IN ('outbound_failed', 'outbound_unknown_outcome')
+                   OR (c.event_type = 'outbound_blocked' AND c.block_reason IN ('provider_error', 'timeout', 'circuit_open'))), 0) AS errors,
+               coalesce(sum(c.events) FILTER (WHERE c.event_type = 'outbound_sent'), 0) AS sent
+        FROM c)
+    SELECT 1, 'OUTBOUND_FALLBACK', fallback, '= 0', CASE WHEN fallback = 0 THEN 'OK' ELSE 'ALERT' END,
+           'legacy fallback sends (Q5): a call site not migrated' FROM agg
+    UNION ALL
+    SELECT 2, 'invalid_reply_attempts', invalid, '= 0', CASE WHEN invalid = 0 THEN 'OK' ELSE 'ALERT' END,
+           'replies without inbound proof (Q3): a race or a pipeline bug' FROM agg
+    UNION ALL
+    SELECT 3, 'outbound_to_opted_out', leaks, '= 0', CASE WHEN leaks = 0 THEN 'OK' ELSE 'ALERT' END,
+           'sends to clients opted out at the time: critical, the guard rolls back' FROM agg
+    UNION ALL
+    SELECT 4, 'provider_error_rate', coalesce(round(100.0 * errors / nullif(sent + errors, 0), 2), 0), '< 1%',
+           CASE WHEN coalesce(100.0 * errors / nullif(sent + errors, 0), 0) < 1 THEN 'OK' ELSE 'ALERT' END,
+           format('%s provider failures / %s send attempts', errors, sent + errors) FROM agg
+$$;
+
+CREATE OR REPLACE FUNCTION pgcanary_private.slo_values(since timestamptz, until timestamptz)
+RETURNS TABLE (ord integer, slo text, value numeric, threshold text, status text, detail text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT s.* FROM pgcanary_private.slo_from_counts(
+        ARRAY(SELECT c FROM pgcanary_private.health_counts(since, until) AS c)) AS s
+$$;
+
+CREATE OR REPLACE VIEW public.health_slo_panel
+WITH (security_invoker = true) AS
+SELECT s.slo, s.value, s.threshold, s.status, s.detail,
+       now() - interval '24 hours' AS since, now() AS until
+FROM pgcanary_private.slo_values(now() - interval '24 hours', now()) AS s
+ORDER BY s.ord;
+COMMENT ON VIEW public.health_slo_panel IS
+    'The seed''s SLOs over the last 24 h, one row each with value, threshold and status OK / ALERT: OUTBOUND_FALLBACK = 0, invalid_reply_attempts = 0, outbound_to_opted_out = 0, provider_error_rate < 1%.';
+
+------------------------------------------------------------------------------------------
+-- Q1's COUNT(DISTINCT cliente_id) per type since a moment of the last 25 h: the clients whose
+-- latest event of the type is that recent, as health_last_seen knows them (complete before
+-- the seal), plus the live tail's clients it does not know.
+CREATE OR REPLACE FUNCTION pgcanary_private.health_clients(since timestamptz)
+RETURNS TABLE (event_type text, clientes bigint)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    sealed timestamptz := (SELECT s.sealed_until FROM pgcanary_private.health_rollup_state AS s);
+BEGIN
+    IF sealed IS NULL OR health_clients.since < now() - interval '25 hours' THEN
+        RETURN QUERY
+        SELECT e.event_type, count(DISTINCT e.cliente_id)
+        FROM public.business_events AS e WHERE e.ts >= health_clients.since GROUP BY 1;
+        RETURN;
+    END IF;
+    RETURN QUERY
+    SELECT x.event_type, sum(x.n)::bigint
+    FROM (SELECT s.event_type, count(*) AS n
+          FROM pgcanary_private.health_last_seen AS s
+          WHERE s.last_ts >= health_clients.since
+          GROUP BY 1
+          UNION ALL
+          SELECT e.event_type, count(DISTINCT e.cliente_id)
+          FROM public.business_events AS e
+          WHERE e.ts >= greatest(sealed, health_clients.since) AND e.cliente_id IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM pgcanary_private.health_last_seen AS s
+                            WHERE s.event_type = e.event_type AND s.cliente_id = e.cliente_id
+                              AND s.last_ts >= health_clients.since)
+          GROUP BY 1) AS x
+    GROUP BY 1;
+END
+$$;
+
+-- The seed's job calls supabase.rpc("daily_health_volume"): Q1's rows, from the rollup.
+CREATE OR REPLACE FUNCTION public.daily_health_volume()
+RETURNS TABLE (event_type text, total bigint, clientes_unicos bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.event_type, t.total, coalesce(d.clientes, 0)::bigint
+    FROM (SELECT c.event_type, sum(c.events)::bigint AS total
+          FROM pgcanary_private.health_counts(now() - interval '24 hours', 'infinity') AS c GROUP BY 1) AS t
+    LEFT JOIN pgcanary_private.health_clients(now() - interval '24 hours') AS d ON d.event_type = t.event_type
+    ORDER BY t.total DESC, t.event_type
+$$;
+COMMENT ON FUNCTION public.daily_health_volume() IS
+    'Seed Q1 as the RPC the seed''s health job calls: event_type, total, clientes_unicos for the last 24 h, biggest first. Same rows as health_q1_volume, from the health rollup.';
+
+-- The whole daily panel in one call (the seed's check_daily_health, done in the database).
+CREATE OR REPLACE FUNCTION public.daily_health()
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    since    constant timestamptz := now() - interval '24 hours';
+    counts   pgcanary_private.health_rollup[];
+    slos     jsonb;
+    alerts   jsonb;
+    security jsonb;
+    findings bigint;
+BEGIN
+    counts := ARRAY(SELECT c FROM pgcanary_private.health_counts(since, 'infinity') AS c);
+    SELECT jsonb_agg(jsonb_build_object('slo', s.slo, 'value', s.value, 'threshold', s.threshold,
+                                        'status', s.status, 'detail', s.detail) ORDER BY s.ord),
+           coalesce(jsonb_agg(format('%s = %s (threshold %s)', s.slo, coalesce(s.value::text, 'n/a'), s.threshold))
+                    FILTER (WHERE s.status <> 'OK'), '[]')
+      INTO slos, alerts
+    FROM pgcanary_private.slo_from_counts(counts) AS s;
+    SELECT count(*), coalesce(jsonb_agg(to_jsonb(h) ORDER BY h.check_name, h.object_name) FILTER (WHERE h.n <= 20), '[]')
+      INTO findings, security
+    FROM (SELECT a.*, row_number() OVER () AS n FROM public.health_security_all AS a) AS h;
+    IF findings > 0 THEN
+        alerts := alerts || to_jsonb(format('security: %s finding(s) in health_security_all', findings));
+    END IF;
+    RETURN jsonb_build_object(
+        'status', CASE WHEN jsonb_array_length(alerts) = 0 THEN 'OK' ELSE 'ALERT' END,
+        'alerts', alerts,
+        'generated_at', now(),
+        'since', since,
+        'slos', slos,
+        'volume', (
+            SELECT coalesce(jsonb_agg(jsonb_build_object('event_type', t.event_type, 'total', t.total,
+                                                         'clientes_unicos', coalesce(d.clientes, 0))
+                                      ORDER BY t.total DESC, t.event_type), '[]')
+            FROM (SELECT c.event_type, sum(c.events)::bigint AS total FROM unnest(counts) AS c GROUP BY 1) AS t
+            LEFT JOIN pgcanary_private.health_clients(since) AS d ON d.event_type = t.event_type),
+        'guardrail_reasons', (
+            SELECT coalesce(jsonb_agg(jsonb_build_object('event_type', q.event_type, 'razao', q.block_reason,
+                                                         'canal', q.channel, 'metodo', q.method, 'total', q.total)
+                                      ORDER BY q.total DESC, q.event_type, q.block_reason, q.channel, q.method), '[]')
+            FROM (SELECT c.event_type, c.block_reason, c.channel, c.method, sum(c.events)::bigint AS total
+                  FROM unnest(counts) AS c WHERE c.event_type IN ('outbound_blocked', 'outbound_bypass')
+                  GROUP BY 1, 2, 3, 4) AS q),
+        'invalid_replies', (SELECT coalesce(jsonb_agg(to_jsonb(q)), '[]') FROM public.health_q3_invalid_replies AS q),
+        'provider_errors', (
+            SELECT coalesce(jsonb_agg(jsonb_build_object('hora', q.hora, 'razao', q.razao, 'total', q.total)
+                                      ORDER BY q.hora DESC, q.razao), '[]')
+            FROM (SELECT date_trunc('hour', c.bucket) AS hora, c.block_reason AS razao, sum(c.events)::bigint AS total
+                  FROM unnest(counts) AS c
+                  WHERE c.event_type = 'outbound_blocked' AND c.block_reason IN ('provider_error', 'timeout', 'circuit_open')
+                  GROUP BY 1, 2) AS q),
+        'fallbacks', (SELECT coalesce(jsonb_agg(to_jsonb(q)), '[]')
+                      FROM (SELECT * FROM public.health_q5_fallbacks LIMIT 20) AS q),
+        'fallbacks_total', (SELECT coalesce(sum(c.events), 0) FROM unnest(counts) AS c WHERE c.event_type = 'outbound_fallback'),
+        'security_findings', findings,
+        'security', security);
+END
+$$;
+COMMENT ON FUNCTION public.daily_health() IS
+    'The daily panel as jsonb: {status OK|ALERT, alerts[failing lines], generated_at, since, slos[{slo, value, threshold, status, detail}], volume (Q1), guardrail_reasons (Q2), invalid_replies (Q3, latest 20), provider_errors (Q4), fallbacks (Q5, latest 20), fallbacks_total, security_findings, security (first 20 of health_security_all)}. ALERT when an SLO fails or a security view is not empty.';
+
+DO $$
+DECLARE
+    v text;
+BEGIN
+    FOREACH v IN ARRAY ARRAY['health_q1_volume', 'health_q2_guardrail_reasons', 'health_q3_invalid_replies',
+                             'health_q4_provider_errors', 'health_q5_fallbacks', 'health_slo_panel'] LOOP
+        EXECUTE format('REVOKE ALL ON public.%I FROM PUBLIC, anon, authenticated', v);
+        EXECUTE format('GRANT SELECT ON public.%I TO service_role', v);
+    END LOOP;
+END
+$$;
+
+SELECT pgcanary_private.expose_rpc(ARRAY[
+    'public.refresh_health_rollup()', 'public.daily_health_volume()', 'public.daily_health()'
+]::regprocedure[]);
