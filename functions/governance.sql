@@ -203,7 +203,7 @@ BEGIN
     END IF;
 
     -- SLOs over the stability period.
-    stability := stability || pgcanary_private.gate_slo_reasons(period, now_);
+    stability := stability || pgcanary_private.gate_slo_reasons(period, 'infinity');
 
     -- incidents
     FOR r IN SELECT i.incident_id, i.severity, i.title, i.opened_at, i.resolved_at

@@ -310,8 +310,8 @@ $$;
 CREATE OR REPLACE VIEW public.health_slo_panel
 WITH (security_invoker = true) AS
 SELECT s.slo, s.value, s.threshold, s.status, s.detail,
-       now() - interval '24 hours' AS since, now() AS until
-FROM pgcanary_private.slo_values(now() - interval '24 hours', now()) AS s
+       now() - interval '24 hours' AS since
+FROM pgcanary_private.slo_values(now() - interval '24 hours', 'infinity') AS s
 ORDER BY s.ord;
 COMMENT ON VIEW public.health_slo_panel IS
     'The seed''s SLOs over the last 24 h, one row each with value, threshold and status OK / ALERT: OUTBOUND_FALLBACK = 0, invalid_reply_attempts = 0, outbound_to_opted_out = 0, provider_error_rate < 1%.';

@@ -4,7 +4,7 @@
 -- PostgREST calls it. Time windows are simulated by backdating rows inside this transaction
 -- (now() is fixed for the whole transaction).
 begin;
-select plan(109);
+select plan(131);
 
 -- Helpers (temporary, dropped with the transaction).
 -- Everything a governance call may change: "nothing changed" compares two of these.
@@ -41,7 +41,12 @@ exception when others then
 end $$;
 grant execute on all functions in schema pg_temp to public;
 
--- A known starting point whatever ran before in this database.
+-- A known starting point whatever ran before in this database (all rolled back at the end):
+-- no events (the gate reads SLOs from them), no opt-outs, no open incident.
+delete from business_events;
+delete from opt_outs;
+delete from opt_out_audit;
+update feature_flags set value = 'false' where flag_key = 'pausar_julia';
 update feature_flags set value = 'true' where flag_key = 'business_events_enabled';
 update feature_flags set value = '{"enabled": true, "percentage": 2, "force_on": []}' where flag_key = 'business_events_canary';
 update feature_flags set value = '{"enabled": true, "percentage": 10, "force_on": []}' where flag_key = 'guardrails_canary';
@@ -262,6 +267,56 @@ select throws_ok(format('select resolve_incident(%s, %L)', (select min(incident_
 select throws_ok($$ select resolve_incident(1, ' ') $$, 'PC047', null, 'incident: resolving without a resolution is PC047');
 select is(pg_temp.state(), :'before', 'incident: nothing changed after the refused calls');
 
+
+------------------------------------------------------------------------------------------
+-- The guard: a message to an opted-out client pauses the assistant, rolls the guardrail
+-- canary back, opens a P0 and records a guard_action event, once.
+select rollback_rollout('guardrails_canary', 5, 'guard test: from below');
+select advance_rollout('guardrails_canary', 'guard test: to A', true);
+select advance_rollout('guardrails_canary', 'guard test: to B', true);
+select advance_rollout('guardrails_canary', 'guard test: to C', true);
+select is(guard_tick() - 'since', '{"action": "none", "incident_id": null, "outbound_to_opted_out": 0}', 'guard: nothing to do without leaks');
+select opt_out('5a5a5a5a-0000-4000-8000-000000000001', 'whatsapp_keyword');
+update opt_out_audit set changed_at = now() - interval '1 hour' where cliente_id = '5a5a5a5a-0000-4000-8000-000000000001';
+insert into business_events (ts, event_type, cliente_id, event_props)
+values (now() - interval '10 minutes', 'outbound_sent', '5a5a5a5a-0000-4000-8000-000000000001', '{"method": "campaign", "channel": "whatsapp"}');
+select (select count(*) from business_events where event_type = 'guard_action') as guard_events \gset
+select guard_tick() as tick \gset
+select is((:'tick'::jsonb) ->> 'action', 'pause_and_rollback', 'guard: a leak makes it act');
+select is((:'tick'::jsonb) -> 'rolled_back', '[{"flag_key": "guardrails_canary", "from": 50, "to": 10}]', 'guard: it says what it rolled back');
+select is((select value from feature_flags where flag_key = 'pausar_julia'), 'true', 'guard: the assistant is paused (pausar_julia)');
+select is(pg_temp.pct('guardrails_canary'), 10, 'guard: the guardrail canary is back at A (10%)');
+select results_eq($$ select action, percentage from rollout_history where flag_key = 'guardrails_canary' order by entry_id desc limit 1 $$,
+    $$ values ('guard', 10) $$, 'guard: the rollback is in the step history as the guard''s');
+select results_eq($$ select severity, source, flag_key, (details ->> 'leaks')::int from incidents where resolved_at is null $$,
+    $$ values ('P0', 'guard', null::text, 1) $$, 'guard: one open global P0 incident with the leak count');
+select is((select count(*) from business_events where event_type = 'guard_action'), :'guard_events'::bigint + 1,
+    'guard: a guard_action event is recorded');
+select is((select event_props ->> 'slo' from business_events where event_type = 'guard_action' order by ts desc limit 1),
+    'outbound_to_opted_out', 'guard: the event names the SLO');
+select is(pg_temp.verdict('business_events_canary'), 'NO-GO', 'guard: its P0 blocks every gate');
+select pg_temp.state() as before \gset
+select is(guard_tick() ->> 'action', 'none', 'guard: a second tick does nothing');
+select is(pg_temp.state(), :'before', 'guard: nothing changed on the second tick');
+-- The operator resumes and re-advances on purpose: without new leaks the guard leaves it.
+select retomar_julia('guard test: false alarm checked');
+select advance_rollout('guardrails_canary', 'guard test: operator back to B', true);
+select is(guard_tick() ->> 'action', 'none', 'guard: no new leak, no new action');
+insert into business_events (ts, event_type, cliente_id, event_props)
+values (now() - interval '5 minutes', 'outbound_sent', '5a5a5a5a-0000-4000-8000-000000000001', '{"method": "followup", "channel": "whatsapp"}');
+select guard_tick() as tick \gset
+select is((:'tick'::jsonb) ->> 'paused_now', 'true', 'guard: a new leak pauses again');
+select is(pg_temp.pct('guardrails_canary'), 10, 'guard: and rolls back again');
+select results_eq($$ select count(*)::int, max((details ->> 'leaks')::int) from incidents where guard_key is not null $$,
+    $$ values (1, 2) $$, 'guard: the same incident is updated, not a second one opened');
+select resolve_incident((select incident_id from incidents where guard_key is not null and resolved_at is null), 'opt-out bug fixed');
+select is(guard_tick() ->> 'action', 'none', 'guard: leaks before the resolution are not counted again');
+insert into business_events (event_type, cliente_id, event_props)
+values ('outbound_bypass', '5a5a5a5a-0000-4000-8000-000000000001', '{"method": "reply", "channel": "whatsapp", "bypass_reason": "x"}');
+select is(guard_tick() ->> 'action', 'pause_and_rollback', 'guard: a leak after the resolution acts again');
+select is((select count(*) from incidents where guard_key is not null and resolved_at is null), 1::bigint,
+    'guard: with a new open incident');
+
 ------------------------------------------------------------------------------------------
 -- The RPC contract as PostgREST performs it, and what each role may touch.
 set local role service_role;
@@ -277,6 +332,7 @@ select is(set_prerequisite(flag_key => 'guardrails_canary', code => 'C1', status
 select is(open_incident(severity => 'P3', title => 'rpc incident') ->> 'opened_by', 'ops-bot', 'rpc: service_role calls open_incident');
 select is(resolve_incident(incident_id => (select max(incident_id) from incidents), resolution => 'rpc') ->> 'resolved_by', 'ops-bot',
     'rpc: service_role calls resolve_incident');
+select is(guard_tick() ->> 'action', 'none', 'rpc: service_role calls guard_tick');
 select cmp_ok((select count(*) from rollout_overview), '=', 2::bigint, 'rpc: service_role reads rollout_overview (one row per plan)');
 select throws_ok($$ insert into rollout_history (flag_key, enabled, action, actor) values ('x', true, 'change', 'forged') $$, '42501', null,
     'the rollout history is append-only: service_role cannot write it');
@@ -287,6 +343,7 @@ select throws_ok($$ select rollout_gate(flag_key => 'guardrails_canary') $$, '42
 select throws_ok($$ select advance_rollout(flag_key => 'guardrails_canary', reason => 'x', force => true) $$, '42501', null, 'anon cannot call advance_rollout');
 select throws_ok($$ select rollback_rollout(flag_key => 'guardrails_canary', percentage => 0, reason => 'x') $$, '42501', null, 'anon cannot call rollback_rollout');
 select throws_ok($$ select * from rollout_overview $$, '42501', null, 'anon cannot read rollout_overview');
+select throws_ok($$ select guard_tick() $$, '42501', null, 'anon cannot call guard_tick');
 reset role;
 set local role authenticated;
 select throws_ok($$ select rollout_gate(flag_key => 'guardrails_canary') $$, '42501', null, 'authenticated cannot call rollout_gate');
@@ -294,6 +351,7 @@ select throws_ok($$ select set_prerequisite(flag_key => 'guardrails_canary', cod
     'authenticated cannot call set_prerequisite');
 select throws_ok($$ select open_incident(severity => 'P3', title => 'x') $$, '42501', null, 'authenticated cannot call open_incident');
 select throws_ok($$ select * from incidents $$, '42501', null, 'authenticated cannot read incidents');
+select throws_ok($$ select guard_tick() $$, '42501', null, 'authenticated cannot call guard_tick');
 reset role;
 
 select * from finish();
