@@ -1,4 +1,4 @@
--- depends: 0001_foundation
+-- depends: 0002_business_events
 -- Outbound guardrails: send configuration (methods, channels), opt-out, exact rate limits with
 -- a keyed hash, the external handoff, and the flags the kill switches write.
 -- Functions: functions/guardrails.sql. Docs: docs/guardrails.md.

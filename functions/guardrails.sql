@@ -182,7 +182,30 @@ BEGIN
         END IF;
     END IF;
 
-    -- Events (outbound_blocked / outbound_bypass) are wired in once business_events lands.
+    -- Q2-Q4 read these props. The phone is only ever its first 4 digits (country and area
+    -- code), as business_events keeps it; the bypass names its actor: events are append-only.
+    IF reason IS NOT NULL THEN
+        event_id := pgcanary_private.record_event('outbound_blocked', check_outbound_guardrails.cliente_id,
+            check_outbound_guardrails.conversation_id,
+            jsonb_strip_nulls(jsonb_build_object(
+                'block_reason', reason, 'channel', check_outbound_guardrails.channel,
+                'method', check_outbound_guardrails.method, 'telefone_prefix', left(digits, 4),
+                'inbound_interaction_id', check_outbound_guardrails.inbound_interaction_id,
+                -- A bypass that was refused (paused, campaigns off, opted out) is worth seeing.
+                'bypass_reason', check_outbound_guardrails.bypass_reason,
+                'actor', CASE WHEN bypass THEN pgcanary_private.current_actor() END)),
+            'guardrails');
+    ELSIF bypass THEN
+        event_id := pgcanary_private.record_event('outbound_bypass', check_outbound_guardrails.cliente_id,
+            check_outbound_guardrails.conversation_id,
+            jsonb_strip_nulls(jsonb_build_object(
+                'block_reason', bypassed[1], 'bypassed_checks', to_jsonb(bypassed),
+                'bypass_reason', check_outbound_guardrails.bypass_reason, 'actor', pgcanary_private.current_actor(),
+                'channel', check_outbound_guardrails.channel, 'method', check_outbound_guardrails.method,
+                'telefone_prefix', left(digits, 4),
+                'inbound_interaction_id', check_outbound_guardrails.inbound_interaction_id)),
+            'guardrails');
+    END IF;
 
     RETURN jsonb_build_object('allowed', reason IS NULL, 'block_reason', reason,
                               'bypassed', bypass AND reason IS NULL, 'event_id', event_id);
@@ -224,6 +247,10 @@ BEGIN
        SET opted_out = true, source = EXCLUDED.source, changed_at = EXCLUDED.changed_at, changed_by = EXCLUDED.changed_by
      WHERE NOT o.opted_out;
     changed := FOUND;
+    IF changed THEN
+        PERFORM pgcanary_private.record_event('opt_out', opt_out.cliente_id, NULL,
+                                              jsonb_build_object('source', btrim(opt_out.source)), 'guardrails');
+    END IF;
     RETURN changed;
 END
 $$;
@@ -243,6 +270,10 @@ BEGIN
        SET opted_out = false, source = btrim(opt_in.source), changed_at = now(), changed_by = pgcanary_private.current_actor()
      WHERE o.cliente_id = opt_in.cliente_id AND o.opted_out;
     changed := FOUND;
+    IF changed THEN
+        PERFORM pgcanary_private.record_event('opt_in', opt_in.cliente_id, NULL,
+                                              jsonb_build_object('source', btrim(opt_in.source)), 'guardrails');
+    END IF;
     RETURN changed;
 END
 $$;
@@ -333,6 +364,12 @@ BEGIN
        SET value = CASE WHEN jsonb_typeof(v) = 'object' THEN jsonb_set(v, '{enabled}', to_jsonb(enabled))
                         ELSE jsonb_build_object('enabled', enabled) END
      WHERE f.flag_key = 'campaigns';
+    IF (v -> 'enabled') IS DISTINCT FROM to_jsonb(enabled) THEN
+        -- The seed's handler logs "campaigns_toggled"; here it is an event the daily queries see.
+        PERFORM pgcanary_private.record_event('campaigns_toggled', NULL, NULL,
+                                              jsonb_build_object('enabled', enabled, 'actor', pgcanary_private.current_actor()),
+                                              'guardrails');
+    END IF;
     RETURN jsonb_build_object('enabled', enabled, 'changed', (v -> 'enabled') IS DISTINCT FROM to_jsonb(enabled),
                               'actor', pgcanary_private.current_actor());
 END

@@ -83,6 +83,9 @@ BEGIN
             USING ERRCODE = 'PC025', DETAIL = format('active handoff_id: %s', active),
                   HINT = 'Close it first with close_handoff(handoff_id, reason); a vaga has at most one active handoff.';
     END;
+    PERFORM pgcanary_private.record_event('handoff_opened', opened.cliente_id, opened.conversation_id,
+                                          jsonb_build_object('handoff_id', opened.handoff_id, 'vaga_id', opened.vaga_id),
+                                          'guardrails');
     RETURN to_jsonb(opened);
 END
 $$;
@@ -123,6 +126,9 @@ BEGIN
     END IF;
     UPDATE public.external_handoffs AS h SET status = 'confirmed', confirmed_at = now()
      WHERE h.handoff_id = confirm_handoff.handoff_id;
+    PERFORM pgcanary_private.record_event('handoff_confirmed', found_h.cliente_id, found_h.conversation_id,
+                                          jsonb_build_object('handoff_id', found_h.handoff_id, 'vaga_id', found_h.vaga_id),
+                                          'guardrails');
     RETURN jsonb_build_object('confirmed', true, 'reason', NULL, 'handoff_id', confirm_handoff.handoff_id);
 END
 $$;
@@ -157,6 +163,12 @@ BEGIN
            close_reason = btrim(close_handoff.reason)
      WHERE h.handoff_id = close_handoff.handoff_id
     RETURNING h.* INTO found_h;
+    -- outcome, not the free-text reason (which stays in the table): done after a
+    -- confirmation, cancelled before one.
+    PERFORM pgcanary_private.record_event('handoff_closed', found_h.cliente_id, found_h.conversation_id,
+                                          jsonb_build_object('handoff_id', found_h.handoff_id, 'vaga_id', found_h.vaga_id,
+                                                             'outcome', CASE WHEN found_h.confirmed_at IS NOT NULL THEN 'done' ELSE 'cancelled' END),
+                                          'guardrails');
     RETURN to_jsonb(found_h) || jsonb_build_object('changed', true);
 END
 $$;

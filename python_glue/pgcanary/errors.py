@@ -80,6 +80,52 @@ BY_SQLSTATE.update({cls.sqlstate: cls for cls in (
     InvalidRollback, IncidentNotFound, InvalidIncident)})
 
 
+# Guardrails, rate limits, external handoff (PC020-PC029; docs/errors.md).
+class InvalidPhone(PgCanaryError):
+    sqlstate = "PC020"
+
+
+class UnknownMethod(PgCanaryError):
+    sqlstate = "PC021"
+
+
+class UnknownChannel(PgCanaryError):
+    sqlstate = "PC022"
+
+
+class InvalidBypass(PgCanaryError):
+    sqlstate = "PC023"
+
+
+class InvalidToggle(PgCanaryError):
+    sqlstate = "PC024"
+
+
+class HandoffConflict(PgCanaryError):
+    sqlstate = "PC025"
+
+
+class HandoffNotFound(PgCanaryError):
+    sqlstate = "PC026"
+
+
+class HandoffDisabled(PgCanaryError):
+    sqlstate = "PC027"
+
+
+class InvalidRateLimitSubject(PgCanaryError):
+    sqlstate = "PC028"
+
+
+class RateLimitIsolation(PgCanaryError):
+    sqlstate = "PC029"
+
+
+BY_SQLSTATE.update({cls.sqlstate: cls for cls in (
+    InvalidPhone, UnknownMethod, UnknownChannel, InvalidBypass, InvalidToggle, HandoffConflict,
+    HandoffNotFound, HandoffDisabled, InvalidRateLimitSubject, RateLimitIsolation)})
+
+
 def translate(exc: psycopg.Error) -> Exception:
     """Our own SQLSTATEs become our exception classes; anything else is returned as is."""
     state = getattr(exc, "sqlstate", None) or ""
