@@ -91,11 +91,27 @@ COMMENT ON VIEW public.health_q5_fallbacks IS
     'Seed Q5: legacy fallbacks used in the last 24 h. Must be empty: rows name a call site not yet migrated to the sovereign guardrail.';
 
 ------------------------------------------------------------------------------------------
+-- Was the client opted out at that moment? The latest opt-out change at or before it says so
+-- (opt_out_audit records every change, by any path). A function rather than a join in the
+-- view below so that the view does not pin opt_out_audit: migration 0003 can be rolled back
+-- and re-applied on its own.
+CREATE OR REPLACE FUNCTION pgcanary_private.opted_out_at(cliente_id uuid, at timestamptz)
+RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN coalesce((SELECT a.new_opted_out FROM public.opt_out_audit AS a
+                     WHERE a.cliente_id = opted_out_at.cliente_id AND a.changed_at <= opted_out_at.at
+                     ORDER BY a.changed_at DESC, a.audit_id DESC LIMIT 1), false);
+END
+$$;
+
 -- What the SLOs and Q1-Q4 need to know of each event, decided in one place: the rollup
 -- refresh, the late-row trigger and the live edges all read this view.
 --   invalid_reply: Q3's predicate (a reply attempt, blocked or bypassed, without inbound proof)
 --   to_opted_out:  a send that may have reached the client (sent, bypass, legacy fallback, or
---                  an unknown outcome) while the client was opted out, per opt_out_audit at ts
+--                  an unknown outcome) while the client was opted out
 CREATE OR REPLACE VIEW pgcanary_private.health_event_facts
 WITH (security_invoker = true) AS
 SELECT e.event_id, e.ts, e.event_type, e.cliente_id,
@@ -105,11 +121,9 @@ SELECT e.event_id, e.ts, e.event_type, e.cliente_id,
        e.event_props ->> 'method' AS method,
        coalesce(e.event_type IN ('outbound_blocked', 'outbound_bypass') AND (e.event_props ->> 'method') = 'reply'
                 AND ((e.event_props ->> 'inbound_interaction_id') IS NULL OR e.conversation_id IS NULL), false) AS invalid_reply,
-       e.event_type IN ('outbound_sent', 'outbound_bypass', 'outbound_fallback', 'outbound_unknown_outcome')
-       AND e.cliente_id IS NOT NULL
-       AND coalesce((SELECT a.new_opted_out FROM public.opt_out_audit AS a
-                     WHERE a.cliente_id = e.cliente_id AND a.changed_at <= e.ts
-                     ORDER BY a.changed_at DESC, a.audit_id DESC LIMIT 1), false) AS to_opted_out
+       CASE WHEN e.event_type IN ('outbound_sent', 'outbound_bypass', 'outbound_fallback', 'outbound_unknown_outcome')
+                 AND e.cliente_id IS NOT NULL
+            THEN pgcanary_private.opted_out_at(e.cliente_id, e.ts) ELSE false END AS to_opted_out
 FROM public.business_events AS e;
 REVOKE ALL ON pgcanary_private.health_event_facts FROM PUBLIC, anon, authenticated;
 GRANT SELECT ON pgcanary_private.health_event_facts TO service_role;
