@@ -42,3 +42,7 @@ def open_incident(severity: str, title: str, flag_key: str | None = None, detail
 def resolve_incident(incident_id: int, resolution: str, *, conn: Conn = None) -> dict[str, Any]:
     return rpc("resolve_incident", {"incident_id": (incident_id, "bigint"), "resolution": (resolution, "text")},
                conn=conn)
+
+
+def guard_tick(*, conn: Conn = None) -> dict[str, Any]:
+    return rpc("guard_tick", {}, conn=conn)
