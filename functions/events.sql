@@ -158,7 +158,7 @@ BEGIN
     IF ts < (SELECT s.sealed_until FROM pgcanary_private.business_event_rollup_state AS s) THEN
         INSERT INTO pgcanary_private.business_event_hourly AS h (hour, event_type, events)
         VALUES (date_trunc('hour', ts, 'UTC'), count_late_event.event_type, 1)
-        ON CONFLICT (hour, event_type) DO UPDATE SET events = h.events + 1;
+        ON CONFLICT ON CONSTRAINT business_event_hourly_pkey DO UPDATE SET events = h.events + 1;
     END IF;
 END
 $$;
@@ -367,6 +367,8 @@ RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    existed boolean;
 BEGIN
     IF event_type IS NULL OR event_type !~ '^[a-z][a-z0-9_]{0,62}$' THEN
         RAISE EXCEPTION 'event type "%" is not a valid name', coalesce(left(event_type, 80), 'NULL')
@@ -380,16 +382,16 @@ BEGIN
         RAISE EXCEPTION 'a description is required'
             USING ERRCODE = 'PC011', HINT = 'Say what the event means and which props it carries.';
     END IF;
+    existed := EXISTS (SELECT FROM public.business_event_types AS t WHERE t.event_type = register_event_type.event_type);
     INSERT INTO public.business_event_types AS t (event_type, category, description)
     VALUES (register_event_type.event_type, register_event_type.category, register_event_type.description)
     ON CONFLICT ON CONSTRAINT business_event_types_pkey
     DO UPDATE SET category = EXCLUDED.category, description = EXCLUDED.description;
-    RETURN (SELECT t.created_at = now() FROM public.business_event_types AS t
-            WHERE t.event_type = register_event_type.event_type);
+    RETURN NOT existed;
 END
 $$;
 COMMENT ON FUNCTION public.register_event_type(text, text, text) IS
-    'Registers an event type (or updates its category and description). True when it is new in this transaction.';
+    'Registers an event type (or updates its category and description of an existing one). True when the type is new.';
 
 ------------------------------------------------------------------------------------------
 -- The generic trigger. Attach it to any table to write an event per row; always active
@@ -422,7 +424,6 @@ DECLARE
     client  uuid;
     conv    uuid;
     props   jsonb;
-    i       integer;
 BEGIN
     IF TG_LEVEL <> 'ROW' OR TG_NARGS < 1 THEN
         RAISE EXCEPTION 'emit_event_trigger on %: needs FOR EACH ROW and an event type argument', tbl

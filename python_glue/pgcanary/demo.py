@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pgcanary import db, flags
+from pgcanary import db, events, flags, slack
 from pgcanary.migrate import migrate
 from pgcanary.throwaway import ThrowawayPostgres
 
@@ -88,7 +88,37 @@ def step_allowlist_and_kill(conn: psycopg.Connection, console: Console) -> None:
     console.print(trail)
 
 
-STEPS: list[Callable[[psycopg.Connection, Console], None]] = [step_canary, step_allowlist_and_kill]
+def step_events(conn: psycopg.Connection, console: Console) -> None:
+    console.rule("[bold]3. Business events follow the rollout (seed 8.2-8.3)")
+    clients = [r[0] for r in conn.execute("select id::text from demo_clients order by id")]
+    # A table of the app with the generic trigger: its events are always on (seed 8.2).
+    conn.execute("create temp table demo_opt_outs (cliente_id uuid, telefone text)")
+    conn.execute("create trigger opt_out_event after insert on demo_opt_outs for each row execute function "
+                 "pgcanary_private.emit_event_trigger('opt_out', 'cliente_id=cliente_id', 'props=telefone')")
+    table = Table("phase", "%", "emitted (backend)", "expected", "by trigger", "last hour")
+    emitted_before = 0
+    for pct in (2, 10, 50, 100):
+        flags.set_rollout_percentage(FLAG, pct, f"demo: events at {pct}%", conn=conn)
+        # One message per synthetic client, in one batch call; the phone is scrubbed on write.
+        ids = events.emit_events([{"event_type": "outbound_sent", "cliente_id": cid,
+                                   "event_props": {"method": "campaign", "channel": "whatsapp",
+                                                   "telefone": f"+55 11 9{n:04d}-{n % 9999:04d}"}}
+                                  for n, cid in enumerate(clients)], conn=conn)
+        conn.execute("insert into demo_opt_outs select id, '+55 21 98888-7777' from demo_clients limit 3")
+        status = flags.get_rollout_status(FLAG, conn=conn)
+        emitted = sum(1 for i in ids if i)
+        table.add_row(status["phase"], f"{pct}%", str(emitted), f"~{CLIENTS * pct // 100}",
+                      str(status["events_by_type_24h"].get("opt_out", 0)), str(status["events_last_hour"]))
+        assert emitted >= emitted_before, "raising the percentage never emits for fewer clients"
+        emitted_before = emitted
+    console.print(table)
+    sample = conn.execute("select event_props from business_events where event_type = 'outbound_sent' limit 1").fetchone()[0]
+    console.print(f"Stored props of one event: {sample} (the phone is kept as its first 4 digits).")
+    console.print("Seed 8.3 rollout report, as posted to Slack (slack.post_rollout_report):")
+    console.print(slack.format_rollout_report(events.get_rollout_report(conn=conn)), markup=False, highlight=False)
+
+
+STEPS: list[Callable[[psycopg.Connection, Console], None]] = [step_canary, step_allowlist_and_kill, step_events]
 
 
 def run(console: Console | None = None) -> None:

@@ -35,9 +35,36 @@ class InvalidArgument(PgCanaryError):
     sqlstate = "PC003"
 
 
+class UnknownEventType(PgCanaryError):
+    sqlstate = "PC010"
+
+
+class InvalidEvent(PgCanaryError):
+    sqlstate = "PC011"
+
+
+class EventPropsTooLarge(PgCanaryError):
+    sqlstate = "PC012"
+
+
+class EventTriggerMisconfigured(PgCanaryError):
+    sqlstate = "PC013"
+
+
+class InvalidMaintenanceArgument(PgCanaryError):
+    sqlstate = "PC014"
+
+
+class BusinessEventsTableExists(PgCanaryError):
+    sqlstate = "PC019"
+
+
 BY_SQLSTATE: dict[str, type[PgCanaryError]] = {
     cls.sqlstate: cls for cls in (InvalidFlagValue, FlagNotFound, InvalidArgument)
 }
+BY_SQLSTATE.update({cls.sqlstate: cls for cls in (UnknownEventType, InvalidEvent, EventPropsTooLarge,
+                                                  EventTriggerMisconfigured, InvalidMaintenanceArgument,
+                                                  BusinessEventsTableExists)})
 
 
 # Governance (functions/governance.sql), PC040-PC049.
