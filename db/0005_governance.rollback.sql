@@ -5,7 +5,8 @@
 DROP TRIGGER IF EXISTS feature_flags_rollout_history ON public.feature_flags;
 DROP TRIGGER IF EXISTS business_events_health_late ON public.business_events;
 DROP INDEX IF EXISTS public.business_events_invalid_reply_idx;
-DROP TABLE IF EXISTS pgcanary_private.health_rollup, pgcanary_private.health_last_seen,
+DROP TABLE IF EXISTS pgcanary_private.health_rollup, pgcanary_private.health_last_seen, pgcanary_private.health_outbox_rollup,
+    pgcanary_private.health_late_events,
     pgcanary_private.health_rollup_state;
 DROP VIEW IF EXISTS public.rollout_overview;
 DROP FUNCTION IF EXISTS public.rollout_gate(text), public.advance_rollout(text, text, boolean),

@@ -1,4 +1,4 @@
--- depends: 0002_business_events 0003_guardrails
+-- depends: 0002_business_events 0003_guardrails 0004_outbox
 -- Governance and health (seed 002: phases A-D, gaps, stability windows, SLOs, the daily
 -- panel; seed 000 Story 8.4): rollout plans as data, their prerequisites with evidence,
 -- incidents, the history of every step a planned flag took, and the rollup behind the SLO
@@ -181,7 +181,23 @@ CREATE TABLE pgcanary_private.health_last_seen (
 );
 CREATE INDEX health_last_seen_ts_idx ON pgcanary_private.health_last_seen (last_ts, event_type);
 
--- The rollup is complete for [covered_from, sealed_until).
+-- Duplicate sends found in the outbox (functions/health.sql, outbox_duplicates), by the
+-- 5-minute bucket of the repeating message's sent_at; only buckets with duplicates.
+CREATE TABLE pgcanary_private.health_outbox_rollup (
+    bucket     timestamptz PRIMARY KEY,
+    duplicates bigint      NOT NULL CHECK (duplicates > 0)
+);
+
+-- Events inserted into buckets the rollup had already sealed (a backdated INSERT, a
+-- transaction open for over an hour): listed here by a trigger, read with the rollup, folded
+-- into it by the next refresh. Append-only, so concurrent writers never wait on a counter row.
+CREATE TABLE pgcanary_private.health_late_events (
+    event_id uuid        NOT NULL,
+    ts       timestamptz NOT NULL,
+    PRIMARY KEY (event_id, ts)
+);
+
+-- The rollup is complete for [covered_from, sealed_until), with health_late_events.
 CREATE TABLE pgcanary_private.health_rollup_state (
     singleton    boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     covered_from timestamptz,

@@ -129,18 +129,55 @@ REVOKE ALL ON pgcanary_private.health_event_facts FROM PUBLIC, anon, authenticat
 GRANT SELECT ON pgcanary_private.health_event_facts TO service_role;
 
 ------------------------------------------------------------------------------------------
+-- SLO duplicatas_detectadas, from the outbox: a sent message that repeats another sent
+-- message of the same client, method and template created less than 60 minutes before it
+-- (the outbox's default dedupe window), or that carries a provider message id an earlier
+-- sent message already had. Counted by the 5-minute bucket of the repeating message's
+-- sent_at. The candidates it is compared with are found through the outbox's BRIN index on
+-- sent_at: a message created at most 60 minutes before b.created_at was sent after then.
+CREATE OR REPLACE FUNCTION pgcanary_private.outbox_duplicates(since timestamptz, until timestamptz)
+RETURNS TABLE (bucket timestamptz, duplicates bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH b AS MATERIALIZED (
+        SELECT m.id, m.cliente_id, m.method, coalesce(m.template_ref, '') AS template_ref, m.created_at,
+               m.sent_at, m.provider_message_id
+        FROM public.outbound_messages AS m
+        WHERE m.status = 'sent' AND m.sent_at >= since AND m.sent_at < until),
+    a AS MATERIALIZED (
+        SELECT m.id, m.cliente_id, m.method, coalesce(m.template_ref, '') AS template_ref, m.created_at,
+               m.sent_at, m.provider_message_id
+        FROM public.outbound_messages AS m
+        WHERE m.status = 'sent' AND m.sent_at < until
+          AND m.sent_at >= (SELECT min(b.created_at) - interval '60 minutes' FROM b))
+    SELECT date_bin('5 minutes', b.sent_at, TIMESTAMPTZ '2000-01-01 00:00:00+00'), count(*)
+    FROM b
+    WHERE EXISTS (SELECT 1 FROM a
+                  WHERE a.cliente_id = b.cliente_id AND a.method = b.method AND a.template_ref = b.template_ref
+                    AND a.id <> b.id AND a.created_at > b.created_at - interval '60 minutes'
+                    AND (a.created_at, a.id) < (b.created_at, b.id))
+       OR (b.provider_message_id IS NOT NULL
+           AND EXISTS (SELECT 1 FROM a WHERE a.provider_message_id = b.provider_message_id
+                                         AND (a.sent_at, a.id) < (b.sent_at, b.id)))
+    GROUP BY 1
+$$;
+
+------------------------------------------------------------------------------------------
 -- The rollup: closed 5-minute buckets of the last 8 days (the longest stability window is 7
 -- days). refresh_health_rollup recounts the last hour it sealed every time, so a transaction
--- that set ts before a seal and committed after it is counted on the next run; a row older
--- than that (a backdated INSERT) is added to its bucket by the trigger below. The advisory
--- lock keeps the two from interleaving (the refresh only try-locks: it never queues writers).
+-- that set ts before a seal and committed after it is counted on the next run; a row inserted
+-- into a sealed bucket (a backdated INSERT) is listed in health_late_events by the trigger
+-- below, read with the rollup and folded into it by the next refresh. The advisory lock keeps
+-- the two from interleaving: writers take it shared (they never wait for each other), the
+-- refresh only try-locks it exclusively (it never queues writers; it runs next time).
 CREATE OR REPLACE FUNCTION pgcanary_private.health_rollup_lock_key()
 RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT 7062636172790005::bigint $$;
 
-CREATE OR REPLACE FUNCTION public.refresh_health_rollup()
+CREATE OR REPLACE FUNCTION public.refresh_health_rollup(rebuild boolean DEFAULT false)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -158,15 +195,21 @@ BEGIN
         RETURN jsonb_build_object('refreshed', false, 'reason', 'a backdated insert or another refresh holds the rollup lock');
     END IF;
     SELECT s.* INTO st FROM pgcanary_private.health_rollup_state AS s FOR UPDATE;
-    rebuilt := st.sealed_until IS NULL OR st.covered_from IS NULL OR st.sealed_until < keep_from;
+    rebuilt := coalesce(refresh_health_rollup.rebuild, false)
+               OR st.sealed_until IS NULL OR st.covered_from IS NULL OR st.sealed_until < keep_from;
     IF rebuilt THEN
         from_ := keep_from;
         DELETE FROM pgcanary_private.health_rollup;
         DELETE FROM pgcanary_private.health_last_seen;
+        DELETE FROM pgcanary_private.health_outbox_rollup;
+        DELETE FROM pgcanary_private.health_late_events;
     ELSE
         from_ := greatest(keep_from, least(st.sealed_until, new_seal) - interval '1 hour');
         DELETE FROM pgcanary_private.health_rollup AS r WHERE r.bucket >= from_ OR r.bucket < keep_from;
+        DELETE FROM pgcanary_private.health_outbox_rollup AS r WHERE r.bucket >= from_ OR r.bucket < keep_from;
     END IF;
+    INSERT INTO pgcanary_private.health_outbox_rollup (bucket, duplicates)
+    SELECT d.bucket, d.duplicates FROM pgcanary_private.outbox_duplicates(from_, new_seal) AS d;
     INSERT INTO pgcanary_private.health_rollup
         (bucket, event_type, block_reason, channel, method, invalid_reply, to_opted_out, events)
     SELECT f.bucket, f.event_type, f.block_reason, f.channel, f.method, f.invalid_reply, f.to_opted_out, count(*)
@@ -180,6 +223,24 @@ BEGIN
     WHERE e.ts >= greatest(from_, now() - interval '25 hours') AND e.ts < new_seal AND e.cliente_id IS NOT NULL
     GROUP BY 1, 2
     ON CONFLICT (event_type, cliente_id) DO UPDATE SET last_ts = greatest(s.last_ts, EXCLUDED.last_ts);
+    -- Late rows the recount did not cover join their buckets; the others were just recounted.
+    INSERT INTO pgcanary_private.health_rollup AS r
+        (bucket, event_type, block_reason, channel, method, invalid_reply, to_opted_out, events)
+    SELECT f.bucket, f.event_type, f.block_reason, f.channel, f.method, f.invalid_reply, f.to_opted_out, count(*)
+    FROM pgcanary_private.health_late_events AS l
+    JOIN pgcanary_private.health_event_facts AS f ON f.event_id = l.event_id AND f.ts = l.ts
+    WHERE l.ts >= keep_from AND l.ts < from_
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+    ON CONFLICT (bucket, event_type, block_reason, channel, method, invalid_reply, to_opted_out)
+    DO UPDATE SET events = r.events + EXCLUDED.events;
+    INSERT INTO pgcanary_private.health_last_seen AS s (event_type, cliente_id, last_ts)
+    SELECT e.event_type, e.cliente_id, max(e.ts)
+    FROM pgcanary_private.health_late_events AS l
+    JOIN public.business_events AS e ON e.event_id = l.event_id AND e.ts = l.ts
+    WHERE l.ts >= now() - interval '25 hours' AND l.ts < from_ AND e.cliente_id IS NOT NULL
+    GROUP BY 1, 2
+    ON CONFLICT (event_type, cliente_id) DO UPDATE SET last_ts = greatest(s.last_ts, EXCLUDED.last_ts);
+    DELETE FROM pgcanary_private.health_late_events;
     DELETE FROM pgcanary_private.health_last_seen AS s WHERE s.last_ts < now() - interval '25 hours';
     UPDATE pgcanary_private.health_rollup_state
        SET covered_from = CASE WHEN rebuilt THEN keep_from ELSE greatest(covered_from, keep_from) END,
@@ -188,8 +249,8 @@ BEGIN
                               'sealed_until', new_seal, 'events_recounted', counted);
 END
 $$;
-COMMENT ON FUNCTION public.refresh_health_rollup() IS
-    'Scheduler job (every minute): counts closed 5-minute buckets of business events into the health rollup that daily_health, the SLO panel and rollout_gate read. Without it they stay exact, only slower. Returns {refreshed, rebuilt, recounted_from, sealed_until, events_recounted}.';
+COMMENT ON FUNCTION public.refresh_health_rollup(boolean) IS
+    'Scheduler job (every minute): counts closed 5-minute buckets of business events (and outbox duplicates) into the health rollup that daily_health, the SLO panel and rollout_gate read; recounts the last hour each time. rebuild => true recounts the last 8 days (after a bulk load of backdated rows). Without it the panel stays exact, only slower. Returns {refreshed, rebuilt, recounted_from, sealed_until, events_recounted}.';
 
 CREATE OR REPLACE FUNCTION pgcanary_private.business_events_health_late()
 RETURNS trigger
@@ -204,22 +265,7 @@ BEGIN
         RETURN NULL;  -- the next refresh counts it, or no window reaches it
     END IF;
     PERFORM pg_catalog.pg_advisory_xact_lock_shared(pgcanary_private.health_rollup_lock_key());
-    SELECT s.* INTO st FROM pgcanary_private.health_rollup_state AS s;  -- a refresh may have just run
-    IF NEW.ts >= st.sealed_until OR NEW.ts < st.covered_from THEN
-        RETURN NULL;
-    END IF;
-    INSERT INTO pgcanary_private.health_rollup AS r
-        (bucket, event_type, block_reason, channel, method, invalid_reply, to_opted_out, events)
-    SELECT f.bucket, f.event_type, f.block_reason, f.channel, f.method, f.invalid_reply, f.to_opted_out, 1
-    FROM pgcanary_private.health_event_facts AS f
-    WHERE f.event_id = NEW.event_id AND f.ts = NEW.ts
-    ON CONFLICT (bucket, event_type, block_reason, channel, method, invalid_reply, to_opted_out)
-    DO UPDATE SET events = r.events + 1;
-    IF NEW.cliente_id IS NOT NULL AND NEW.ts >= now() - interval '25 hours' THEN
-        INSERT INTO pgcanary_private.health_last_seen AS s (event_type, cliente_id, last_ts)
-        VALUES (NEW.event_type, NEW.cliente_id, NEW.ts)
-        ON CONFLICT (event_type, cliente_id) DO UPDATE SET last_ts = greatest(s.last_ts, EXCLUDED.last_ts);
-    END IF;
+    INSERT INTO pgcanary_private.health_late_events (event_id, ts) VALUES (NEW.event_id, NEW.ts);
     RETURN NULL;
 END
 $$;
@@ -269,9 +315,45 @@ BEGIN
     SELECT r.* FROM pgcanary_private.health_rollup AS r WHERE r.bucket >= lo AND r.bucket < hi
     UNION ALL
     SELECT f.bucket, f.event_type, f.block_reason, f.channel, f.method, f.invalid_reply, f.to_opted_out, count(*)
+    FROM pgcanary_private.health_late_events AS l
+    JOIN pgcanary_private.health_event_facts AS f ON f.event_id = l.event_id AND f.ts = l.ts
+    WHERE l.ts >= lo AND l.ts < hi
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+    UNION ALL
+    SELECT f.bucket, f.event_type, f.block_reason, f.channel, f.method, f.invalid_reply, f.to_opted_out, count(*)
     FROM pgcanary_private.health_event_facts AS f
     WHERE f.ts >= hi AND f.ts < health_counts.until
     GROUP BY 1, 2, 3, 4, 5, 6, 7;
+END
+$$;
+
+-- Duplicates over [since, until): closed buckets from the rollup, the edges live.
+CREATE OR REPLACE FUNCTION pgcanary_private.health_duplicates(since timestamptz, until timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    epoch constant timestamptz := TIMESTAMPTZ '2000-01-01 00:00:00+00';
+    st    pgcanary_private.health_rollup_state;
+    lo    timestamptz;
+    hi    timestamptz;
+BEGIN
+    SELECT s.* INTO st FROM pgcanary_private.health_rollup_state AS s;
+    lo := date_bin('5 minutes', health_duplicates.since, epoch);
+    IF lo < health_duplicates.since THEN
+        lo := lo + interval '5 minutes';
+    END IF;
+    lo := greatest(lo, st.covered_from);
+    hi := least(CASE WHEN isfinite(health_duplicates.until) THEN date_bin('5 minutes', health_duplicates.until, epoch) END,
+                st.sealed_until);
+    IF st.sealed_until IS NULL OR lo IS NULL OR hi IS NULL OR lo >= hi THEN
+        RETURN (SELECT coalesce(sum(d.duplicates), 0) FROM pgcanary_private.outbox_duplicates(since, until) AS d);
+    END IF;
+    RETURN (SELECT coalesce(sum(d.duplicates), 0) FROM pgcanary_private.outbox_duplicates(since, lo) AS d)
+         + (SELECT coalesce(sum(r.duplicates), 0) FROM pgcanary_private.health_outbox_rollup AS r
+            WHERE r.bucket >= lo AND r.bucket < hi)
+         + (SELECT coalesce(sum(d.duplicates), 0) FROM pgcanary_private.outbox_duplicates(hi, until) AS d);
 END
 $$;
 
@@ -284,7 +366,8 @@ $$;
 --                           failures: outbound_failed, outbound_unknown_outcome, and Q4's
 --                           blocks (provider_error, timeout, circuit_open); attempts: those
 --                           plus outbound_sent
-CREATE OR REPLACE FUNCTION pgcanary_private.slo_from_counts(counts pgcanary_private.health_rollup[])
+--   duplicatas_detectadas   repeated sends found in the outbox (outbox_duplicates)        = 0
+CREATE OR REPLACE FUNCTION pgcanary_private.slo_from_counts(counts pgcanary_private.health_rollup[], duplicates bigint)
 RETURNS TABLE (ord integer, slo text, value numeric, threshold text, status text, detail text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -310,6 +393,9 @@ AS $$
     SELECT 4, 'provider_error_rate', coalesce(round(100.0 * errors / nullif(sent + errors, 0), 2), 0), '< 1%',
            CASE WHEN coalesce(100.0 * errors / nullif(sent + errors, 0), 0) < 1 THEN 'OK' ELSE 'ALERT' END,
            format('%s provider failures / %s send attempts', errors, sent + errors) FROM agg
+    UNION ALL
+    SELECT 5, 'duplicatas_detectadas', duplicates, '= 0', CASE WHEN duplicates = 0 THEN 'OK' ELSE 'ALERT' END,
+           'outbox messages sent twice to one client, method and template within 60 minutes'
 $$;
 
 CREATE OR REPLACE FUNCTION pgcanary_private.slo_values(since timestamptz, until timestamptz)
@@ -318,7 +404,8 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT s.* FROM pgcanary_private.slo_from_counts(
-        ARRAY(SELECT c FROM pgcanary_private.health_counts(since, until) AS c)) AS s
+        ARRAY(SELECT c FROM pgcanary_private.health_counts(since, until) AS c),
+        pgcanary_private.health_duplicates(since, until)) AS s
 $$;
 
 CREATE OR REPLACE VIEW public.health_slo_panel
@@ -328,12 +415,12 @@ SELECT s.slo, s.value, s.threshold, s.status, s.detail,
 FROM pgcanary_private.slo_values(now() - interval '24 hours', 'infinity') AS s
 ORDER BY s.ord;
 COMMENT ON VIEW public.health_slo_panel IS
-    'The seed''s SLOs over the last 24 h, one row each with value, threshold and status OK / ALERT: OUTBOUND_FALLBACK = 0, invalid_reply_attempts = 0, outbound_to_opted_out = 0, provider_error_rate < 1%.';
+    'The seed''s SLOs over the last 24 h, one row each with value, threshold and status OK / ALERT: OUTBOUND_FALLBACK = 0, invalid_reply_attempts = 0, outbound_to_opted_out = 0, provider_error_rate < 1%, duplicatas_detectadas = 0.';
 
 ------------------------------------------------------------------------------------------
 -- Q1's COUNT(DISTINCT cliente_id) per type since a moment of the last 25 h: the clients whose
 -- latest event of the type is that recent, as health_last_seen knows them (complete before
--- the seal), plus the live tail's clients it does not know.
+-- the seal), plus the clients of the live tail and of late rows it does not know.
 CREATE OR REPLACE FUNCTION pgcanary_private.health_clients(since timestamptz)
 RETURNS TABLE (event_type text, clientes bigint)
 LANGUAGE plpgsql STABLE
@@ -355,11 +442,17 @@ BEGIN
           WHERE s.last_ts >= health_clients.since
           GROUP BY 1
           UNION ALL
-          SELECT e.event_type, count(DISTINCT e.cliente_id)
-          FROM public.business_events AS e
-          WHERE e.ts >= greatest(sealed, health_clients.since) AND e.cliente_id IS NOT NULL
+          SELECT t.event_type, count(DISTINCT t.cliente_id)
+          FROM (SELECT e.event_type, e.cliente_id FROM public.business_events AS e
+                WHERE e.ts >= greatest(sealed, health_clients.since)
+                UNION ALL
+                SELECT e.event_type, e.cliente_id
+                FROM pgcanary_private.health_late_events AS l
+                JOIN public.business_events AS e ON e.event_id = l.event_id AND e.ts = l.ts
+                WHERE l.ts >= health_clients.since) AS t
+          WHERE t.cliente_id IS NOT NULL
             AND NOT EXISTS (SELECT 1 FROM pgcanary_private.health_last_seen AS s
-                            WHERE s.event_type = e.event_type AND s.cliente_id = e.cliente_id
+                            WHERE s.event_type = t.event_type AND s.cliente_id = t.cliente_id
                               AND s.last_ts >= health_clients.since)
           GROUP BY 1) AS x
     GROUP BY 1;
@@ -401,7 +494,7 @@ BEGIN
            coalesce(jsonb_agg(format('%s = %s (threshold %s)', s.slo, coalesce(s.value::text, 'n/a'), s.threshold))
                     FILTER (WHERE s.status <> 'OK'), '[]')
       INTO slos, alerts
-    FROM pgcanary_private.slo_from_counts(counts) AS s;
+    FROM pgcanary_private.slo_from_counts(counts, pgcanary_private.health_duplicates(since, 'infinity')) AS s;
     SELECT count(*), coalesce(jsonb_agg(to_jsonb(h) ORDER BY h.check_name, h.object_name) FILTER (WHERE h.n <= 20), '[]')
       INTO findings, security
     FROM (SELECT a.*, row_number() OVER () AS n FROM public.health_security_all AS a) AS h;
@@ -458,5 +551,5 @@ END
 $$;
 
 SELECT pgcanary_private.expose_rpc(ARRAY[
-    'public.refresh_health_rollup()', 'public.daily_health_volume()', 'public.daily_health()'
+    'public.refresh_health_rollup(boolean)', 'public.daily_health_volume()', 'public.daily_health()'
 ]::regprocedure[]);

@@ -1,5 +1,5 @@
 -- The health rollup (functions/health.sql): written by refresh_health_rollup and by the
--- trigger for backdated events, both running as the caller (service_role).
+-- refresh folding late events, running as the caller (service_role).
 ALTER TABLE pgcanary_private.health_rollup ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON TABLE pgcanary_private.health_rollup FROM PUBLIC, anon, authenticated, service_role;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE pgcanary_private.health_rollup TO service_role;

@@ -4,11 +4,12 @@
 -- lines of the gate, and who may read what. now() is fixed in this transaction, so times
 -- are written relative to it.
 begin;
-select plan(53);
+select plan(60);
 
 -- Start from no events, no opt-outs, no incidents and an empty rollup, whatever ran before in
 -- this database (all rolled back at the end).
 delete from business_events;
+delete from outbound_messages;
 delete from opt_outs;
 delete from opt_out_audit;
 update incidents set resolved_at = now() - interval '30 days', resolved_by = 'test', resolution = 'test setup',
@@ -34,8 +35,8 @@ create function pg_temp.gate_line(k text, name text) returns text language sql a
 ------------------------------------------------------------------------------------------
 -- An empty day reads OK.
 select is((select array_agg(slo || ':' || status order by slo) from health_slo_panel),
-    '{OUTBOUND_FALLBACK:OK,invalid_reply_attempts:OK,outbound_to_opted_out:OK,provider_error_rate:OK}',
-    'SLO panel: the seed''s four SLOs, all OK on a quiet day');
+    '{OUTBOUND_FALLBACK:OK,duplicatas_detectadas:OK,invalid_reply_attempts:OK,outbound_to_opted_out:OK,provider_error_rate:OK}',
+    'SLO panel: the seed''s five SLOs, all OK on a quiet day');
 select is(daily_health() ->> 'status', 'OK', 'daily_health: OK on a quiet day');
 select is(daily_health() -> 'alerts', '[]', 'daily_health: no alert lines on a quiet day');
 
@@ -74,10 +75,13 @@ insert into business_events (ts, event_type, cliente_id, event_props) values
 select bag_eq('select * from daily_health_volume()', 'select * from health_q1_volume',
     'daily_health_volume = Q1 with a live tail and backdated rows');
 select is(daily_health() -> 'guardrail_reasons', pg_temp.q2_json(), 'daily_health guardrail_reasons = Q2 with backdated rows');
+select is((select count(*) from pgcanary_private.health_late_events), 2::bigint,
+    'the rows backdated into sealed buckets are listed as late; the tail row is not');
+select is(public.refresh_health_rollup() ->> 'rebuilt', 'false', 'a second refresh recounts only the last hour');
+select is((select count(*) from pgcanary_private.health_late_events), 0::bigint, 'the refresh folds the late rows into the rollup');
 select is((select sum(events)::bigint from pgcanary_private.health_rollup where bucket = date_bin('5 minutes', now() - interval '3 hours', timestamptz '2000-01-01 00:00+00') and event_type = 'outbound_sent' and method = 'followup'),
     (select count(*) from business_events where date_bin('5 minutes', ts, timestamptz '2000-01-01 00:00+00') = date_bin('5 minutes', now() - interval '3 hours', timestamptz '2000-01-01 00:00+00') and event_type = 'outbound_sent' and event_props ->> 'method' = 'followup'),
-    'a backdated row is added to its sealed bucket by the trigger');
-select is(public.refresh_health_rollup() ->> 'rebuilt', 'false', 'a second refresh recounts only the last hour');
+    'a late row is in its bucket after the fold');
 select bag_eq('select * from daily_health_volume()', 'select * from health_q1_volume',
     'daily_health_volume = Q1 after the second refresh');
 
@@ -136,11 +140,33 @@ select is(daily_health() -> 'provider_errors', pg_temp.q4_json(), 'daily_health 
 select cmp_ok((select value from health_slo_panel where slo = 'provider_error_rate'), '>', 0::numeric,
     'SLO provider_error_rate counts Q4''s blocks as failures');
 
+-- duplicatas_detectadas, from the outbox: the same client, method and template sent twice
+-- within 60 minutes, or one provider message id twice. These rows are backdated, which only
+-- a rebuild of the rollup sees (sent_at is now() when the outbox marks a send): count live.
+update pgcanary_private.health_rollup_state set covered_from = null, sealed_until = null;
+insert into outbound_messages (dedupe_key, cliente_id, method, template_ref, status, created_at, sent_at, provider_message_id) values
+    ('dup-a', md5('client-20')::uuid, 'campaign', 'vaga-1', 'sent', now() - interval '3 hours', now() - interval '3 hours', 'wamid-1'),
+    ('dup-b', md5('client-20')::uuid, 'campaign', 'vaga-1', 'sent', now() - interval '150 minutes', now() - interval '150 minutes', 'wamid-2'),
+    ('dup-c', md5('client-20')::uuid, 'campaign', 'vaga-1', 'sent', now() - interval '60 minutes', now() - interval '60 minutes', 'wamid-3'),
+    ('dup-d', md5('client-21')::uuid, 'campaign', 'vaga-1', 'sent', now() - interval '20 minutes', now() - interval '20 minutes', 'wamid-4'),
+    ('dup-e', md5('client-21')::uuid, 'campaign', 'vaga-2', 'sent', now() - interval '10 minutes', now() - interval '10 minutes', 'wamid-5'),
+    ('dup-f', md5('client-21')::uuid, 'followup', null, 'failed', now() - interval '10 minutes', null, null);
+select is(pg_temp.slo('duplicatas_detectadas'), '1 = 0 ALERT',
+    'SLO duplicatas_detectadas: a repeat within 60 minutes counts; 90 minutes apart, another template or a failure do not');
+update outbound_messages set provider_message_id = 'wamid-4' where dedupe_key = 'dup-e';
+select is(pg_temp.slo('duplicatas_detectadas'), '2 = 0 ALERT', 'SLO duplicatas_detectadas: one provider message id twice counts');
+select is(public.refresh_health_rollup(rebuild => true) ->> 'rebuilt', 'true', 'refresh_health_rollup(rebuild => true) recounts everything');
+select is(pg_temp.slo('duplicatas_detectadas'), '2 = 0 ALERT', 'SLO duplicatas_detectadas: the rollup keeps the duplicates');
+select bag_eq('select * from daily_health_volume()', 'select * from health_q1_volume',
+    'daily_health_volume = Q1 after a rebuild');
+delete from outbound_messages where dedupe_key like 'dup-%';
+select public.refresh_health_rollup(rebuild => true);
+
 -- The whole panel: ALERT with one line per failing SLO.
 select is(daily_health() ->> 'status', 'ALERT', 'daily_health: ALERT when an SLO fails');
 select is(daily_health() -> 'alerts', '["OUTBOUND_FALLBACK = 1 (threshold = 0)", "invalid_reply_attempts = 1 (threshold = 0)", "outbound_to_opted_out = 1 (threshold = 0)"]',
     'daily_health: the alert lines name each failing SLO with value and threshold');
-select is(jsonb_array_length(daily_health() -> 'slos'), 4, 'daily_health carries every SLO line');
+select is(jsonb_array_length(daily_health() -> 'slos'), 5, 'daily_health carries every SLO line');
 select bag_eq($$ select e ->> 'event_type' as event_type, (e ->> 'total')::bigint as total, (e ->> 'clientes_unicos')::bigint as clientes_unicos from jsonb_array_elements(daily_health() -> 'volume') e $$,
     'select * from health_q1_volume', 'daily_health volume = Q1');
 
