@@ -25,7 +25,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from slack_sdk.webhook import WebhookClient
 
-from pgcanary import events, governance, health, rate_limits, slack
+from pgcanary import db, events, governance, health, rate_limits, slack
 
 log = logging.getLogger("pgcanary.scheduler")
 
@@ -67,7 +67,7 @@ def job_health_rollup(ctx: Context) -> dict[str, Any]:
 def job_daily_health(ctx: Context) -> dict[str, Any]:
     report = health.daily_health()
     ctx.notify(health.format_daily_health(report))
-    return {"status": report["status"], "alerts": len(report["alerts"])}
+    return {"health": report["status"], "alerts": len(report["alerts"])}
 
 
 def job_rollout_report(ctx: Context) -> dict[str, Any]:
@@ -91,6 +91,11 @@ def job_rate_limit_cleanup(ctx: Context) -> dict[str, Any]:
     return {"deleted": rate_limits.cleanup_rate_limits()}
 
 
+def job_outbox_lease_reaper(ctx: Context) -> dict[str, Any]:
+    # Leases that ran out while sending become unknown (never resent automatically).
+    return {"expired": db.rpc("outbox_expire_leases", {})}
+
+
 JOBS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "guard": job_guard,
     "health_rollup": job_health_rollup,
@@ -99,6 +104,7 @@ JOBS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "event_rollup": job_event_rollup,
     "event_partitions": job_event_partitions,
     "rate_limit_cleanup": job_rate_limit_cleanup,
+    "outbox_lease_reaper": job_outbox_lease_reaper,
 }
 
 
@@ -122,7 +128,9 @@ def run_job(name: str, fn: Callable[[Context], dict[str, Any]], ctx: Context) ->
             line["alert_error"] = type(alert_exc).__name__
         log.error(json.dumps(line, default=str))
         return None
-    log.info(json.dumps({"job": name, "status": "ok", "duration_ms": _ms(started), **(summary or {})}, default=str))
+    line = {"job": name, "status": "ok", "duration_ms": _ms(started)}
+    line.update({k: v for k, v in (summary or {}).items() if k not in line})
+    log.info(json.dumps(line, default=str))
     return summary
 
 
