@@ -91,24 +91,25 @@ COMMENT ON VIEW public.health_q5_fallbacks IS
     'Seed Q5: legacy fallbacks used in the last 24 h. Must be empty: rows name a call site not yet migrated to the sovereign guardrail.';
 
 ------------------------------------------------------------------------------------------
--- Was the client opted out at that moment? The latest opt-out change at or before it says so
--- (opt_out_audit records every change, by any path). A function rather than a join in the
--- view below so that the view does not pin opt_out_audit: migration 0003 can be rolled back
--- and re-applied on its own.
-CREATE OR REPLACE FUNCTION pgcanary_private.opted_out_at(cliente_id uuid, at timestamptz)
-RETURNS boolean
-LANGUAGE plpgsql STABLE PARALLEL SAFE
+-- When was each client opted out? One interval per opt-out, from its change to the next change
+-- of that client (or for ever), from opt_out_audit (every change, by any path). A function,
+-- joined once per query, rather than opt_out_audit in the view below: a hash join instead of
+-- a lookup per event, and the view does not pin opt_out_audit, so migration 0003 can be
+-- rolled back and re-applied on its own.
+CREATE OR REPLACE FUNCTION pgcanary_private.opt_out_intervals()
+RETURNS TABLE (cliente_id uuid, opted_from timestamptz, opted_until timestamptz)
+LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-BEGIN
-    RETURN coalesce((SELECT a.new_opted_out FROM public.opt_out_audit AS a
-                     WHERE a.cliente_id = opted_out_at.cliente_id AND a.changed_at <= opted_out_at.at
-                     ORDER BY a.changed_at DESC, a.audit_id DESC LIMIT 1), false);
-END
+    SELECT x.cliente_id, x.changed_at, coalesce(x.next_change, 'infinity')
+    FROM (SELECT a.cliente_id, a.changed_at, a.new_opted_out,
+                 lead(a.changed_at) OVER (PARTITION BY a.cliente_id ORDER BY a.changed_at, a.audit_id) AS next_change
+          FROM public.opt_out_audit AS a) AS x
+    WHERE x.new_opted_out
 $$;
 
 -- What the SLOs and Q1-Q4 need to know of each event, decided in one place: the rollup
--- refresh, the late-row trigger and the live edges all read this view.
+-- refresh, the late rows and the live edges all read this view.
 --   invalid_reply: Q3's predicate (a reply attempt, blocked or bypassed, without inbound proof)
 --   to_opted_out:  a send that may have reached the client (sent, bypass, legacy fallback, or
 --                  an unknown outcome) while the client was opted out
@@ -121,10 +122,11 @@ SELECT e.event_id, e.ts, e.event_type, e.cliente_id,
        e.event_props ->> 'method' AS method,
        coalesce(e.event_type IN ('outbound_blocked', 'outbound_bypass') AND (e.event_props ->> 'method') = 'reply'
                 AND ((e.event_props ->> 'inbound_interaction_id') IS NULL OR e.conversation_id IS NULL), false) AS invalid_reply,
-       CASE WHEN e.event_type IN ('outbound_sent', 'outbound_bypass', 'outbound_fallback', 'outbound_unknown_outcome')
-                 AND e.cliente_id IS NOT NULL
-            THEN pgcanary_private.opted_out_at(e.cliente_id, e.ts) ELSE false END AS to_opted_out
-FROM public.business_events AS e;
+       o.cliente_id IS NOT NULL AS to_opted_out
+FROM public.business_events AS e
+LEFT JOIN pgcanary_private.opt_out_intervals() AS o
+       ON e.event_type IN ('outbound_sent', 'outbound_bypass', 'outbound_fallback', 'outbound_unknown_outcome')
+      AND o.cliente_id = e.cliente_id AND e.ts >= o.opted_from AND e.ts < o.opted_until;
 REVOKE ALL ON pgcanary_private.health_event_facts FROM PUBLIC, anon, authenticated;
 GRANT SELECT ON pgcanary_private.health_event_facts TO service_role;
 
@@ -151,15 +153,18 @@ AS $$
         FROM public.outbound_messages AS m
         WHERE m.status = 'sent' AND m.sent_at < until
           AND m.sent_at >= (SELECT min(b.created_at) - interval '60 minutes' FROM b))
-    SELECT date_bin('5 minutes', b.sent_at, TIMESTAMPTZ '2000-01-01 00:00:00+00'), count(*)
-    FROM b
-    WHERE EXISTS (SELECT 1 FROM a
-                  WHERE a.cliente_id = b.cliente_id AND a.method = b.method AND a.template_ref = b.template_ref
-                    AND a.id <> b.id AND a.created_at > b.created_at - interval '60 minutes'
-                    AND (a.created_at, a.id) < (b.created_at, b.id))
-       OR (b.provider_message_id IS NOT NULL
-           AND EXISTS (SELECT 1 FROM a WHERE a.provider_message_id = b.provider_message_id
-                                         AND (a.sent_at, a.id) < (b.sent_at, b.id)))
+    -- Two semi-joins rather than one WHERE with OR: an OR of EXISTS is run per row.
+    SELECT date_bin('5 minutes', d.sent_at, TIMESTAMPTZ '2000-01-01 00:00:00+00'), count(*)
+    FROM (SELECT b.id, b.sent_at FROM b
+          WHERE EXISTS (SELECT 1 FROM a
+                        WHERE a.cliente_id = b.cliente_id AND a.method = b.method AND a.template_ref = b.template_ref
+                          AND a.id <> b.id AND a.created_at > b.created_at - interval '60 minutes'
+                          AND (a.created_at, a.id) < (b.created_at, b.id))
+          UNION
+          SELECT b.id, b.sent_at FROM b
+          WHERE b.provider_message_id IS NOT NULL
+            AND EXISTS (SELECT 1 FROM a WHERE a.provider_message_id = b.provider_message_id
+                                          AND (a.sent_at, a.id) < (b.sent_at, b.id))) AS d
     GROUP BY 1
 $$;
 
@@ -403,8 +408,13 @@ RETURNS TABLE (ord integer, slo text, value numeric, threshold text, status text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+    -- Summed over the period first: a 7-day gate reads some 50,000 bucket rows, and the SLOs
+    -- need only their totals per combination.
     SELECT s.* FROM pgcanary_private.slo_from_counts(
-        ARRAY(SELECT c FROM pgcanary_private.health_counts(since, until) AS c),
+        ARRAY(SELECT ROW(NULL, c.event_type, c.block_reason, c.channel, c.method, c.invalid_reply, c.to_opted_out,
+                         sum(c.events))::pgcanary_private.health_rollup
+              FROM pgcanary_private.health_counts(since, until) AS c
+              GROUP BY c.event_type, c.block_reason, c.channel, c.method, c.invalid_reply, c.to_opted_out),
         pgcanary_private.health_duplicates(since, until)) AS s
 $$;
 
