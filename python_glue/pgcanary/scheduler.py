@@ -44,18 +44,23 @@ class Context:
 # ------------------------------------------------------------------------------------------
 # The jobs. Each returns a small summary for its log line.
 
+def format_guard_alert(result: dict[str, Any]) -> str:
+    """What the guard did, for Slack (counts, flags and our incident id: no client data)."""
+    rolled = ", ".join(f"{r['flag_key']} {r['from']}% → {r['to']}%" for r in result["rolled_back"]) or "nada a reverter"
+    return "\n".join([
+        "*🚨 Guard: mensagem enviada a cliente opted-out*",
+        f"outbound_to_opted_out = {result['outbound_to_opted_out']} desde {str(result['since'])[:16].replace('T', ' ')} UTC",
+        f"Julia pausada (pausar_julia){'' if result['paused_now'] else ' — já estava pausada'}",
+        f"Rollback: {rolled}",
+        f"Incidente P0 #{result['incident_id']} aberto: nenhum gate dá GO até resolvê-lo (resolve_incident).",
+    ])
+
+
 def job_guard(ctx: Context) -> dict[str, Any]:
     """Seed 002: an opted-out client messaged is "rollback imediato + pausar_julia"."""
     result = governance.guard_tick()
     if result["action"] != "none":
-        rolled = ", ".join(f"{r['flag_key']} {r['from']}% → {r['to']}%" for r in result["rolled_back"]) or "nada a reverter"
-        ctx.notify("\n".join([
-            "*🚨 Guard: mensagem enviada a cliente opted-out*",
-            f"outbound_to_opted_out = {result['outbound_to_opted_out']} desde {str(result['since'])[:16].replace('T', ' ')} UTC",
-            f"Julia pausada (pausar_julia){'' if result['paused_now'] else ' — já estava pausada'}",
-            f"Rollback: {rolled}",
-            f"Incidente P0 #{result['incident_id']} aberto: nenhum gate dá GO até resolvê-lo (resolve_incident).",
-        ]))
+        ctx.notify(format_guard_alert(result))
     return {k: result.get(k) for k in ("action", "outbound_to_opted_out", "incident_id")}
 
 
