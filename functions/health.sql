@@ -188,7 +188,6 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    epoch     constant timestamptz := TIMESTAMPTZ '2000-01-01 00:00:00+00';
     new_seal  constant timestamptz := date_bin('5 minutes', now() - interval '1 minute', TIMESTAMPTZ '2000-01-01 00:00:00+00');
     keep_from constant timestamptz := date_bin('5 minutes', now() - interval '8 days', TIMESTAMPTZ '2000-01-01 00:00:00+00');
     st        pgcanary_private.health_rollup_state;
