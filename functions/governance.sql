@@ -493,7 +493,13 @@ BEGIN
 
     reason := format('guard: outbound_to_opted_out = %s since %s', leaks,
                      to_char(since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'));
-    paused := public.pausar_julia(reason);
+    -- A kill switch that cannot be thrown (its flag row missing, say) must not stop the
+    -- rollback and the incident: the failure is reported instead.
+    BEGIN
+        paused := public.pausar_julia(reason);
+    EXCEPTION WHEN OTHERS THEN
+        paused := jsonb_build_object('paused', false, 'changed', false, 'error', SQLSTATE || ': ' || SQLERRM);
+    END;
     FOR plan IN SELECT p.flag_key, p.guard_rollback_percentage AS target FROM public.rollout_plans AS p
                 WHERE 'outbound_to_opted_out' = ANY (p.guard_slos) AND p.guard_rollback_percentage IS NOT NULL
                 ORDER BY p.flag_key LOOP
@@ -510,7 +516,8 @@ BEGIN
         INSERT INTO public.incidents (severity, title, flag_key, source, guard_key, details, opened_by)
         VALUES ('P0', 'outbound_to_opted_out > 0: messages sent to opted-out clients', NULL, 'guard', key,
                 jsonb_build_object('slo', 'outbound_to_opted_out', 'since', since, 'leaks', leaks,
-                                   'acted_at', now(), 'rolled_back', rolled, 'paused', paused -> 'paused'),
+                                   'acted_at', now(), 'rolled_back', rolled, 'paused', paused -> 'paused',
+                                   'pause_error', paused -> 'error'),
                 pgcanary_private.current_actor())
         RETURNING * INTO inc;
     ELSE
@@ -525,12 +532,13 @@ BEGIN
                            'incident_id', inc.incident_id, 'rolled_back', rolled,
                            'paused_now', paused -> 'changed'), 'guard');
     RETURN jsonb_build_object('action', 'pause_and_rollback', 'outbound_to_opted_out', leaks, 'since', since,
-                              'paused', true, 'paused_now', paused -> 'changed', 'rolled_back', rolled,
+                              'paused', paused -> 'paused', 'paused_now', paused -> 'changed',
+                              'pause_error', paused -> 'error', 'rolled_back', rolled,
                               'incident_id', inc.incident_id, 'event_id', event_id);
 END
 $$;
 COMMENT ON FUNCTION public.guard_tick() IS
-    'The guard (every minute): on outbound_to_opted_out > 0 pauses the assistant (pausar_julia), rolls back the plans guarding that SLO, opens or updates a global P0 incident and records a guard_action event. Returns {action none|pause_and_rollback, outbound_to_opted_out, since, paused, paused_now, rolled_back[], incident_id, event_id}. Idempotent.';
+    'The guard (every minute): on outbound_to_opted_out > 0 pauses the assistant (pausar_julia), rolls back the plans guarding that SLO, opens or updates a global P0 incident and records a guard_action event. Returns {action none|pause_and_rollback, outbound_to_opted_out, since, paused, paused_now, pause_error, rolled_back[], incident_id, event_id}. Idempotent.';
 
 ------------------------------------------------------------------------------------------
 -- One row per plan for the SQL Editor: where each rollout stands and what blocks it.

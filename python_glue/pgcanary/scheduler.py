@@ -50,7 +50,8 @@ def format_guard_alert(result: dict[str, Any]) -> str:
     return "\n".join([
         "*🚨 Guard: mensagem enviada a cliente opted-out*",
         f"outbound_to_opted_out = {result['outbound_to_opted_out']} desde {str(result['since'])[:16].replace('T', ' ')} UTC",
-        f"Julia pausada (pausar_julia){'' if result['paused_now'] else ' — já estava pausada'}",
+        (f"*Julia NÃO foi pausada*: {result['pause_error']} — rode pausar_julia à mão" if result.get("pause_error")
+         else f"Julia pausada (pausar_julia){'' if result['paused_now'] else ' — já estava pausada'}"),
         f"Rollback: {rolled}",
         f"Incidente P0 #{result['incident_id']} aberto: nenhum gate dá GO até resolvê-lo (resolve_incident).",
     ])

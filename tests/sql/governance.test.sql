@@ -4,7 +4,7 @@
 -- PostgREST calls it. Time windows are simulated by backdating rows inside this transaction
 -- (now() is fixed for the whole transaction).
 begin;
-select plan(131);
+select plan(133);
 
 -- Helpers (temporary, dropped with the transaction).
 -- Everything a governance call may change: "nothing changed" compares two of these.
@@ -313,7 +313,13 @@ select resolve_incident((select incident_id from incidents where guard_key is no
 select is(guard_tick() ->> 'action', 'none', 'guard: leaks before the resolution are not counted again');
 insert into business_events (event_type, cliente_id, event_props)
 values ('outbound_bypass', '5a5a5a5a-0000-4000-8000-000000000001', '{"method": "reply", "channel": "whatsapp", "bypass_reason": "x"}');
-select is(guard_tick() ->> 'action', 'pause_and_rollback', 'guard: a leak after the resolution acts again');
+-- A kill switch that cannot be thrown does not stop the rollback and the incident.
+delete from feature_flags where flag_key = 'pausar_julia';
+select advance_rollout('guardrails_canary', 'guard test: operator back to B again', true);
+select guard_tick() as tick \gset
+select is((:'tick'::jsonb) ->> 'action', 'pause_and_rollback', 'guard: a leak after the resolution acts again');
+select matches((:'tick'::jsonb) ->> 'pause_error', '^PC002: ', 'guard: a failed pause is reported, not raised');
+select is(pg_temp.pct('guardrails_canary'), 10, 'guard: it still rolls back when the pause fails');
 select is((select count(*) from incidents where guard_key is not null and resolved_at is null), 1::bigint,
     'guard: with a new open incident');
 
