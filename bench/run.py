@@ -4,7 +4,9 @@ bench/results.json. Each capability adds a function to BENCHES.
 
 Durations are short by default (PGCANARY_BENCH_SECONDS, default 8) to keep `make bench` quick;
 a ratio is the median of PGCANARY_BENCH_ROUNDS rounds (default 3), baseline and subject
-interleaved so that drift on a shared machine hits both.
+interleaved so that drift on a shared machine hits both. PGCANARY_BENCH_EVENTS (default
+1,000,000) sets the size of business_events for the rollout-metrics measurement; the issue's
+figure is at 10,000,000 (a few minutes of loading).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -89,6 +92,183 @@ def bench_flags(url: str) -> list[dict]:
         conn.execute("drop table bench_ids")
     return results
 
+
+def pgbench_latencies(url: str, scripts: list[str], clients: int = 2, seconds: int = SECONDS) -> dict[str, float]:
+    """One pgbench run mixing several scripts (equal weights): the average latency of each,
+    in ms. Per-script TPS in a mixed run only reflects the weights, so speed is compared by
+    latency; latency ratio = TPS ratio for the same clients."""
+    out = subprocess.run(
+        [PGBENCH, "-n", "-M", "prepared", "-c", str(clients), "-j", str(clients), "-T", str(seconds),
+         *[arg for script in scripts for arg in ("-f", f"{HERE / script}@1")], url], capture_output=True, text=True)
+    found = dict(re.findall(r"SQL script \d+: \S*/(\S+)\n(?:.*\n)*? - latency average = ([\d.]+) ms", out.stdout))
+    if sorted(found) != sorted(scripts):
+        raise RuntimeError(f"pgbench {scripts} failed:\n{out.stdout}\n{out.stderr}")
+    return {name: float(ms) for name, ms in found.items()}
+
+
+EVENT_ROWS = int(os.environ.get("PGCANARY_BENCH_EVENTS", "1000000"))
+EVENT_TYPES = ["outbound_blocked", "outbound_bypass", "outbound_sent", "outbound_failed", "outbound_fallback",
+               "outbound_unknown_outcome", "handoff_opened", "opt_out", "opt_in", "conversation_started",
+               "inbound_received", "offer_made"]
+
+
+def _plain_twin(conn: psycopg.Connection) -> None:
+    """bench_events_plain: business_events' columns, day partitions, key and indexes; no
+    trigger, no check."""
+    conn.execute("drop table if exists bench_events_plain")
+    conn.execute("create table bench_events_plain (like public.business_events including defaults) partition by range (ts)")
+    conn.execute("alter table bench_events_plain add primary key (event_id, ts)")
+    conn.execute("create index on bench_events_plain (ts, event_type)")
+    conn.execute("create index on bench_events_plain (event_type, ts)")
+    conn.execute("create table bench_events_plain_default partition of bench_events_plain default")
+    for bound, name in conn.execute(
+            "select pg_get_expr(c.relpartbound, c.oid), c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid "
+            "where i.inhparent = 'public.business_events'::regclass and c.relname <> 'business_events_default'").fetchall():
+        conn.execute(f"create table bench_{name} partition of bench_events_plain {bound}")
+
+
+def _per_event_single(conn: psycopg.Connection, n: int) -> float:
+    from psycopg.types.json import Jsonb
+    props = Jsonb({"block_reason": "opted_out", "channel": "whatsapp", "method": "campaign"})
+    rows = [(str(uuid.uuid4()), str(uuid.uuid4())) for _ in range(n)]
+    start = time.perf_counter()
+    for client, conversation in rows:
+        conn.execute("select public.emit_event(%s::text, %s::uuid, %s::uuid, %s::jsonb)",
+                     ("outbound_blocked", client, conversation, props))
+    return (time.perf_counter() - start) / n
+
+
+def _per_event_batch(conn: psycopg.Connection, n: int) -> float:
+    from psycopg.types.json import Jsonb
+    batch = Jsonb([{"event_type": "outbound_blocked", "cliente_id": str(uuid.uuid4()), "conversation_id": str(uuid.uuid4()),
+                    "event_props": {"block_reason": "opted_out", "channel": "whatsapp", "method": "campaign"}}
+                   for _ in range(n)])
+    start = time.perf_counter()
+    conn.execute("select public.emit_events(%s::jsonb)", (batch,))
+    return (time.perf_counter() - start) / n
+
+
+def _median_ms(conn: psycopg.Connection, query: str, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        times.append(timed(conn, query) * 1000)
+    return statistics.median(times)
+
+
+SEED_QUERIES = {  # seed 002, Q2-Q5 (Q1 is the baseline of the metrics row)
+    "Q2": """SELECT event_type, event_props->>'block_reason' as razao, event_props->>'channel' as canal,
+             event_props->>'method' as metodo, COUNT(*) as total FROM business_events
+             WHERE event_type IN ('outbound_blocked', 'outbound_bypass') AND ts >= NOW() - INTERVAL '24 hours'
+             GROUP BY 1, 2, 3, 4 ORDER BY total DESC""",
+    "Q3": """SELECT ts, cliente_id, conversation_id, event_props->>'inbound_interaction_id' as inbound_id,
+             event_props->>'block_reason' as razao FROM business_events
+             WHERE event_type IN ('outbound_blocked', 'outbound_bypass') AND event_props->>'method' = 'reply'
+             AND (event_props->>'inbound_interaction_id' IS NULL OR conversation_id IS NULL)
+             AND ts >= NOW() - INTERVAL '24 hours' ORDER BY ts DESC LIMIT 20""",
+    "Q4": """SELECT DATE_TRUNC('hour', ts) as hora, event_props->>'block_reason' as razao, COUNT(*) as total
+             FROM business_events WHERE event_type = 'outbound_blocked'
+             AND event_props->>'block_reason' IN ('provider_error', 'timeout', 'circuit_open')
+             AND ts >= NOW() - INTERVAL '24 hours' GROUP BY 1, 2 ORDER BY 1 DESC""",
+    "Q5": """SELECT ts, event_props->>'function' as funcao, event_props->>'telefone_prefix' as telefone_prefix
+             FROM business_events WHERE event_type = 'outbound_fallback' AND ts >= NOW() - INTERVAL '24 hours'
+             ORDER BY ts DESC""",
+}
+Q1 = """SELECT event_type, COUNT(*) as total, COUNT(DISTINCT cliente_id) as clientes_unicos FROM business_events
+        WHERE ts >= NOW() - INTERVAL '24 hours' GROUP BY event_type ORDER BY total DESC"""
+
+
+def bench_events(url: str) -> list[dict]:
+    results = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("select set_rollout_percentage('business_events_canary', 100, 'bench')")
+        _plain_twin(conn)
+
+        # 1. emit_event against a plain INSERT of the same row, side by side in one pgbench run.
+        subject, base, ratios = [], [], []
+        for _ in range(ROUNDS):
+            lat = pgbench_latencies(url, ["events_emit_event.sql", "events_plain_insert.sql"])
+            subject.append(1000 / lat["events_emit_event.sql"])
+            base.append(1000 / lat["events_plain_insert.sql"])
+            ratios.append(lat["events_plain_insert.sql"] / lat["events_emit_event.sql"])
+        ratio = statistics.median(ratios)
+        results.append({"name": "emit_event / plain INSERT of the same row into an identical table, per-client TPS "
+                                "(1 / latency; one pgbench run, prepared, 2 clients, canary 100%)",
+                        "subject": round(statistics.median(subject)), "baseline": round(statistics.median(base)),
+                        "ratio": round(ratio, 3), "target": ">= 0.6", "met": ratio >= 0.6})
+        lat = pgbench_latencies(url, ["events_emit_event_phone.sql", "events_plain_insert.sql"])
+        results.append({"name": "reference: emit_event with a phone in props (scrub walk) / plain INSERT, per-client TPS",
+                        "subject": round(1000 / lat["events_emit_event_phone.sql"]),
+                        "baseline": round(1000 / lat["events_plain_insert.sql"]),
+                        "ratio": round(lat["events_plain_insert.sql"] / lat["events_emit_event_phone.sql"], 3),
+                        "target": "reference", "met": None})
+        conn.execute("select set_rollout_percentage('business_events_canary', 2, 'bench')")
+        lat = pgbench_latencies(url, ["events_emit_event_skipped.sql", "events_plain_insert.sql"])
+        results.append({"name": "reference: emit_event at 2% (98% skipped by the rollout) / plain INSERT, per-client TPS",
+                        "subject": round(1000 / lat["events_emit_event_skipped.sql"]),
+                        "baseline": round(1000 / lat["events_plain_insert.sql"]),
+                        "ratio": round(lat["events_plain_insert.sql"] / lat["events_emit_event_skipped.sql"], 3),
+                        "target": "reference", "met": None})
+        conn.execute("select set_rollout_percentage('business_events_canary', 100, 'bench')")
+
+        # 2. One batch of 10,000 against single calls, per event, from the Python client the
+        # backend uses (psycopg, one autocommit call per event, prepared after 5).
+        secs, base, ratio = ratio_rounds(lambda: _per_event_batch(conn, 10_000), lambda: _per_event_single(conn, 2_000))
+        results.append({"name": "per-event time: single emit_event calls (psycopg, autocommit) / emit_events(10,000 events) "
+                                "-> speed-up of the batch (us per event)",
+                        "subject": round(secs * 1e6, 1), "baseline": round(base * 1e6, 1), "ratio": round(1 / ratio, 2),
+                        "target": ">= 5 (x faster)", "met": 1 / ratio >= 5})
+        single_ms = 1000 / pgbench(url, "events_emit_event.sql", clients=1)
+        batch_us = statistics.median(_per_event_batch(conn, 10_000) for _ in range(ROUNDS)) * 1e6
+        results.append({"name": "reference: single emit_event from pgbench (C client, prepared, 1 client) / batch, us per event",
+                        "subject": round(batch_us, 1), "baseline": round(single_ms * 1000, 1),
+                        "ratio": round(single_ms * 1000 / batch_us, 2), "target": "reference", "met": None})
+
+        # 3. Rollout metrics with EVENT_ROWS rows over 10 days (a tenth in the last 24 h).
+        conn.execute("truncate public.business_events")
+        conn.execute("delete from pgcanary_private.business_event_hourly")
+        conn.execute("delete from pgcanary_private.business_event_late")
+        conn.execute("update pgcanary_private.business_event_rollup_state set sealed_until = null")
+        conn.execute("select pgcanary_private.ensure_event_partitions((now() at time zone 'UTC')::date - 11, (now() at time zone 'UTC')::date)")
+        started = time.perf_counter()
+        # Synthetic rows without phones: loaded without the insert trigger, as a restore would.
+        conn.execute("set session_replication_role = replica")
+        chunk = 1_000_000
+        for offset in range(0, EVENT_ROWS, chunk):
+            conn.execute(
+                """insert into public.business_events (ts, event_type, cliente_id, conversation_id, event_props, source)
+                   select now() - random() * interval '10 days', (%s::text[])[1 + (g %% %s)], gen_random_uuid(),
+                          case when g %% 3 = 0 then gen_random_uuid() end,
+                          jsonb_build_object('block_reason', (array['opted_out', 'rate_limited', 'provider_error', 'timeout', 'outside_business_hours'])[1 + g %% 5],
+                                             'channel', 'whatsapp', 'method', (array['campaign', 'reply', 'followup'])[1 + g %% 3]),
+                          'bench'
+                   from generate_series(%s, %s) g""", (EVENT_TYPES, len(EVENT_TYPES), offset + 1, min(offset + chunk, EVENT_ROWS)))
+        conn.execute("set session_replication_role = origin")
+        conn.execute("vacuum analyze public.business_events")
+        load_s = time.perf_counter() - started
+        in_24h = conn.execute("select count(*) from public.business_events where ts >= now() - interval '24 hours'").fetchone()[0]
+        refresh_ms = timed(conn, "select public.refresh_event_rollup()") * 1000
+        status = "select public.get_rollout_status('business_events_canary')"
+        status_ms = _median_ms(conn, status, 15)
+        q1_ms = _median_ms(conn, Q1, 3)
+        label = f"{EVENT_ROWS:,} rows, {in_24h:,} in the last 24 h"
+        results.append({"name": f"rollout metrics: get_rollout_status with counts, {label}, ms (baseline: seed Q1)",
+                        "subject": round(status_ms, 2), "baseline": round(q1_ms, 2), "ratio": round(status_ms / q1_ms, 4),
+                        "target": "<= 50 ms", "met": status_ms <= 50})
+        conn.execute("update pgcanary_private.business_event_rollup_state set sealed_until = null")
+        live_ms = _median_ms(conn, status, 3)
+        results.append({"name": f"reference: get_rollout_status without the hourly rollup (all live), {label}, ms",
+                        "subject": round(live_ms, 2), "baseline": round(q1_ms, 2), "ratio": round(live_ms / q1_ms, 4),
+                        "target": "reference", "met": None})
+        conn.execute("select public.refresh_event_rollup()")
+        for name, query in SEED_QUERIES.items():
+            ms = _median_ms(conn, query, 3)
+            results.append({"name": f"reference: seed {name}, {label}, ms", "subject": round(ms, 2),
+                            "baseline": round(q1_ms, 2), "ratio": round(ms / q1_ms, 4), "target": "reference", "met": None})
+        results.append({"name": f"reference: load {label} (s) / refresh_event_rollup first run (ms)",
+                        "subject": round(load_s, 1), "baseline": round(refresh_ms, 1), "ratio": None,
+                        "target": "reference", "met": None})
+        conn.execute("drop table bench_events_plain")
+    return results
 
 # ------------------------------------------------------------------------------------------
 # Governance and health: daily_health() against the seed's Q1-Q5 as written, and rollout_gate,
@@ -229,7 +409,7 @@ def bench_governance(url: str) -> list[dict]:
     return results
 
 
-BENCHES = {"flags": bench_flags, "governance": bench_governance}
+BENCHES = {"flags": bench_flags, "events": bench_events, "governance": bench_governance}
 
 
 def main(selected: list[str]) -> int:

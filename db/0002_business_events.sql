@@ -1,4 +1,5 @@
 -- depends: 0001_foundation
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- Business events (seed 000, Stories 8.2-8.3; seed 002, queries Q1-Q5): the event-type
 -- registry, the time-partitioned business_events table, and the hourly rollup that keeps
 -- the rollout metrics fast at 10M+ rows. Functions, triggers and grants: functions/events.sql
@@ -97,6 +98,14 @@ CREATE TABLE pgcanary_private.business_event_hourly (
     events     bigint      NOT NULL CHECK (events >= 0),
     PRIMARY KEY (hour, event_type)
 );
+-- Rows written into hours the rollup had already sealed (backdated INSERTs), one row each,
+-- append-only: counting them into business_event_hourly directly made writers that touch
+-- several hours deadlock on the counters. refresh_event_rollup folds them in.
+CREATE TABLE pgcanary_private.business_event_late (
+    hour       timestamptz NOT NULL,
+    event_type text        NOT NULL
+);
+CREATE INDEX business_event_late_hour_idx ON pgcanary_private.business_event_late (hour);
 CREATE TABLE pgcanary_private.business_event_rollup_state (
     singleton    boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     sealed_until timestamptz,

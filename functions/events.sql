@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- Business events: validation against the registry, PII scrubbing, emission under the
 -- rollout, the generic trigger, partition maintenance, the hourly rollup and the rollout
 -- metrics. Docs: docs/events.md. Tests: tests/sql/events.test.sql, tests/py/test_events*.py.
@@ -142,9 +143,10 @@ $$;
 COMMENT ON FUNCTION pgcanary_private.validate_event(text, jsonb) IS
     'Raises PC011 for a NULL type or non-object props, PC010 for an unregistered type, PC012 for props over 8 KiB.';
 
--- A row of an hour the rollup has already counted (a backdated INSERT) is added to that hour.
--- Rows of recent hours are recounted by refresh_event_rollup. The shared advisory lock keeps
--- this from interleaving with a refresh (docs/events.md, "Rollout metrics").
+-- A row of an hour the rollup has already sealed (a backdated INSERT) is noted in
+-- business_event_late (append-only, so writers never wait on each other); the metrics add
+-- those notes and refresh_event_rollup folds them in. The shared advisory lock keeps this
+-- from interleaving with a refresh (docs/events.md, "Rollout metrics").
 CREATE OR REPLACE FUNCTION pgcanary_private.count_late_event(ts timestamptz, event_type text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -156,16 +158,15 @@ BEGIN
     END IF;
     PERFORM pg_catalog.pg_advisory_xact_lock_shared(7062636172790001);
     IF ts < (SELECT s.sealed_until FROM pgcanary_private.business_event_rollup_state AS s) THEN
-        INSERT INTO pgcanary_private.business_event_hourly AS h (hour, event_type, events)
-        VALUES (date_trunc('hour', ts, 'UTC'), count_late_event.event_type, 1)
-        ON CONFLICT ON CONSTRAINT business_event_hourly_pkey DO UPDATE SET events = h.events + 1;
+        INSERT INTO pgcanary_private.business_event_late (hour, event_type)
+        VALUES (date_trunc('hour', ts, 'UTC'), count_late_event.event_type);
     END IF;
 END
 $$;
 
--- The one path of every row. The first test only accepts what validate_event accepts; when
--- it fails, validate_event decides and raises its error (one set of rules and messages),
--- without a nested call on the hot path.
+-- The one path of every row that needs anything (see business_events_before_insert's WHEN
+-- below). The first test only accepts what validate_event accepts; when it fails,
+-- validate_event decides and raises its error (one set of rules and messages).
 CREATE OR REPLACE FUNCTION pgcanary_private.business_events_before_write()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -190,8 +191,40 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE TRIGGER business_events_before_write
-    BEFORE INSERT OR UPDATE ON public.business_events
+-- The trigger function is the authority, but a plpgsql trigger costs ~20 us per row. Most
+-- rows need nothing from it, and the WHEN clause (evaluated in C) says so: a registered type,
+-- object props under the limit, nothing phone-like (the same regex as scrub_pii), not
+-- backdated. Every other row goes through the function, so a stale list of types only costs
+-- speed, never correctness: a type registered since the list was made takes the slow path.
+-- The list is rebuilt on every migrate (below) and by register_event_type.
+-- SECURITY DEFINER: replacing a trigger needs the table owner; register_event_type runs as
+-- service_role. lock_timeout: never queue writers behind this DDL for long.
+CREATE OR REPLACE FUNCTION pgcanary_private.sync_event_type_trigger()
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '3s'
+AS $$
+BEGIN
+    EXECUTE format(
+        'CREATE OR REPLACE TRIGGER business_events_before_insert BEFORE INSERT ON public.business_events FOR EACH ROW '
+        'WHEN (NOT coalesce(NEW.event_type = ANY (%L::text[]) AND jsonb_typeof(NEW.event_props) = ''object'' '
+        'AND pg_catalog.pg_column_size(NEW.event_props) <= 8192 '
+        'AND NEW.event_props::text !~* %L '
+        'AND NEW.ts >= pg_catalog.clock_timestamp() - interval ''5 minutes'', false)) '
+        'EXECUTE FUNCTION pgcanary_private.business_events_before_write()',
+        (SELECT coalesce(array_agg(t.event_type ORDER BY t.event_type), '{}') FROM public.business_event_types AS t),
+        '[0-9][0-9 ().+-]{8,}[0-9]|(fone|phone|celular|whatsapp|wa_id|msisdn|mobile|tel|jid)[a-z_]*":');
+END
+$$;
+COMMENT ON FUNCTION pgcanary_private.sync_event_type_trigger() IS
+    'Rebuilds the WHEN clause of business_events_before_insert with the registered types (a fast path; the trigger function stays the authority).';
+
+DROP TRIGGER IF EXISTS business_events_before_write ON public.business_events;
+SELECT pgcanary_private.sync_event_type_trigger();
+-- Updates are rare (events are append-only for service_role): always checked.
+CREATE OR REPLACE TRIGGER business_events_before_update
+    BEFORE UPDATE ON public.business_events
     FOR EACH ROW EXECUTE FUNCTION pgcanary_private.business_events_before_write();
 
 ------------------------------------------------------------------------------------------
@@ -256,9 +289,9 @@ DECLARE
     v       jsonb;
     pct     jsonb;
     gate    text;            -- none | all | split
-    allow   jsonb := '[]';   -- force_on
+    allow   jsonb := '[]'::jsonb;   -- force_on
     salt    text;
-    percent integer;
+    percent numeric;
 BEGIN
     IF events IS NULL OR jsonb_typeof(events) <> 'array' THEN
         RAISE EXCEPTION 'events must be a JSON array of event objects, got %', coalesce('a JSON ' || jsonb_typeof(events), 'NULL')
@@ -311,15 +344,15 @@ BEGIN
     ELSIF (v -> 'enabled') IS DISTINCT FROM 'true'::jsonb
           OR (v ? 'force_on' AND jsonb_typeof(v -> 'force_on') <> 'array')
           OR jsonb_typeof(v -> 'salt') NOT IN ('string', 'null')
-          OR (pct IS NOT NULL AND pct <> 'null' AND NOT (jsonb_typeof(pct) = 'number'
-              AND pct::text::numeric BETWEEN 0 AND 100 AND pct::text::numeric = trunc(pct::text::numeric))) THEN
+          OR (v ? 'percentage' AND v ? 'canary_pct')
+          OR (pct IS NOT NULL AND NOT (jsonb_typeof(pct) = 'number'
+              AND pct::numeric BETWEEN 0 AND 100 AND pct::numeric = trunc(pct::numeric))) THEN
         gate := 'none';
     ELSE
         gate := 'split';
         allow := coalesce(v -> 'force_on', '[]');
         salt := v ->> 'salt';
-        percent := CASE WHEN pct IS NULL OR pct = 'null' THEN CASE WHEN v ? 'force_on' THEN 0 ELSE 100 END
-                        ELSE pct::text::integer END;
+        percent := CASE WHEN pct IS NULL THEN CASE WHEN v ? 'force_on' THEN 0 ELSE 100 END ELSE pct::numeric END;
     END IF;
 
     BEGIN
@@ -387,6 +420,16 @@ BEGIN
     VALUES (register_event_type.event_type, register_event_type.category, register_event_type.description)
     ON CONFLICT ON CONSTRAINT business_event_types_pkey
     DO UPDATE SET category = EXCLUDED.category, description = EXCLUDED.description;
+    IF NOT existed THEN
+        BEGIN
+            PERFORM pgcanary_private.sync_event_type_trigger();  -- the new type joins the fast path
+        EXCEPTION WHEN lock_not_available THEN
+            -- business_events busy for 3 s: the type works now (checked by the trigger
+            -- function); it joins the fast path on the next migrate or registration.
+            RAISE NOTICE 'event type "%" registered; its fast path waits for the next migrate (business_events was busy)',
+                register_event_type.event_type;
+        END;
+    END IF;
     RETURN NOT existed;
 END
 $$;
@@ -524,7 +567,7 @@ AS $$
 DECLARE
     today    constant date := (now() AT TIME ZONE 'UTC')::date;
     created  text[];
-    dropped  text[] := '{}';
+    dropped  text[] := '{}'::text[];
     part     record;
     orphans  bigint;
 BEGIN
@@ -585,6 +628,12 @@ BEGIN
     -- The last 3 sealed hours are recounted every time: a transaction that set ts before a
     -- seal and committed after it is counted on the next run.
     from_ := greatest(floor_, least(coalesce(old_seal, floor_), new_seal - interval '3 hours'));
+    -- Late notes: those of recounted hours are in the recount; the others are added.
+    DELETE FROM pgcanary_private.business_event_late AS l WHERE l.hour >= from_;
+    INSERT INTO pgcanary_private.business_event_hourly AS h (hour, event_type, events)
+    SELECT l.hour, l.event_type, count(*) FROM pgcanary_private.business_event_late AS l GROUP BY 1, 2
+    ON CONFLICT ON CONSTRAINT business_event_hourly_pkey DO UPDATE SET events = h.events + EXCLUDED.events;
+    DELETE FROM pgcanary_private.business_event_late;
     IF from_ < new_seal THEN
         DELETE FROM pgcanary_private.business_event_hourly AS h WHERE h.hour >= from_ AND h.hour < new_seal;
         INSERT INTO pgcanary_private.business_event_hourly (hour, event_type, events)
@@ -642,7 +691,10 @@ BEGIN
                 FROM public.business_events AS e WHERE e.ts >= hi GROUP BY 1
                 UNION ALL
                 SELECT r.event_type, sum(r.events), 0
-                FROM pgcanary_private.business_event_hourly AS r WHERE r.hour >= edge AND r.hour < r_end GROUP BY 1) AS x
+                FROM pgcanary_private.business_event_hourly AS r WHERE r.hour >= edge AND r.hour < r_end GROUP BY 1
+                UNION ALL
+                SELECT l.event_type, count(*), 0
+                FROM pgcanary_private.business_event_late AS l WHERE l.hour >= edge AND l.hour < r_end GROUP BY 1) AS x
           GROUP BY 1) AS y;
     RETURN jsonb_build_object('events_last_hour', last_h, 'events_24h', total, 'events_by_type_24h', counts,
                               'events_window_start', w, 'events_rollup_sealed_until', sealed);

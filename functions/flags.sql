@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- Feature flags: write-time validation, audit, canary bucketing, evaluation, allowlist and
 -- control RPCs. Docs: docs/flags.md. Tests: tests/sql/flags.test.sql.
 --
@@ -116,11 +117,14 @@ BEGIN
         reason := 'ERROR'; error_code := 'PARSE_ERROR';
     ELSE
         pct := coalesce(v -> 'percentage', v -> 'canary_pct');
-        IF pct IS NULL OR pct = 'null' THEN
+        -- percentage stays NULL (PARSE_ERROR) for a JSON null, both keys, or a bad number.
+        IF v ? 'percentage' AND v ? 'canary_pct' THEN
+            NULL;
+        ELSIF pct IS NULL THEN
             percentage := CASE WHEN v ? 'force_on' THEN 0 ELSE 100 END;
-        ELSIF jsonb_typeof(pct) = 'number' AND pct::text::numeric BETWEEN 0 AND 100
-              AND pct::text::numeric = trunc(pct::text::numeric) THEN
-            percentage := pct::text::integer;
+        ELSIF jsonb_typeof(pct) = 'number' AND pct::numeric BETWEEN 0 AND 100
+              AND pct::numeric = trunc(pct::numeric) THEN
+            percentage := pct::numeric::integer;  -- 50.0 is 50
         END IF;
         configured := coalesce(v -> 'enabled' = 'true'::jsonb, false);
         IF percentage IS NULL
@@ -178,19 +182,20 @@ BEGIN
     IF (v -> 'enabled') IS DISTINCT FROM 'true'::jsonb
        OR (v ? 'force_on' AND jsonb_typeof(v -> 'force_on') <> 'array')
        OR jsonb_typeof(v -> 'salt') NOT IN ('string', 'null')
-       OR (pct IS NOT NULL AND pct <> 'null' AND NOT (jsonb_typeof(pct) = 'number'
-           AND pct::text::numeric BETWEEN 0 AND 100 AND pct::text::numeric = trunc(pct::text::numeric)))
+       OR (v ? 'percentage' AND v ? 'canary_pct')
+       OR (pct IS NOT NULL AND NOT (jsonb_typeof(pct) = 'number'
+           AND pct::numeric BETWEEN 0 AND 100 AND pct::numeric = trunc(pct::numeric)))
        OR is_enabled.cliente_id IS NULL THEN
         RETURN false;
     END IF;
     IF (v -> 'force_on') ? is_enabled.cliente_id::text THEN
         RETURN true;
     END IF;
-    IF pct IS NULL OR pct = 'null' THEN
+    IF pct IS NULL THEN
         RETURN NOT v ? 'force_on';
     END IF;
     RETURN (('x' || substr(md5(coalesce((v ->> 'salt') || ':', '') || is_enabled.cliente_id::text), 1, 8))::bit(32)::bigint % 100)
-           < pct::text::integer;
+           < pct::numeric;
 EXCEPTION WHEN OTHERS THEN
     RETURN false;  -- fail closed; evaluate_flag gives the reason
 END
@@ -237,7 +242,7 @@ DECLARE
     known   boolean := flag_key IN ('business_events_canary', 'external_handoff') OR flag_key LIKE '%\_canary';
     pct_key text;
     pct     jsonb;
-    ids     jsonb := '[]';
+    ids     jsonb := '[]'::jsonb;
     item    jsonb;
     id      uuid;
 BEGIN
@@ -275,7 +280,7 @@ BEGIN
         FOR item IN SELECT e FROM jsonb_array_elements(value -> 'force_on') AS e LOOP
             BEGIN
                 IF jsonb_typeof(item) <> 'string' THEN RAISE invalid_text_representation; END IF;
-                id := item #>> '{}';
+                id := (item #>> '{}')::uuid;
             EXCEPTION WHEN invalid_text_representation THEN
                 RAISE EXCEPTION 'flag "%": "force_on" holds %, which is not a UUID', flag_key, item
                     USING ERRCODE = 'PC001', HINT = 'Every force_on entry is a client UUID string such as "0b7e4a5c-1d2e-4f60-9a1b-2c3d4e5f6a7b".';
@@ -363,6 +368,31 @@ BEGIN
 END
 $$;
 
+-- Every write to feature_flags first takes one transaction-level advisory lock. Writes are
+-- rare, and the alias sync above updates a second row from inside a trigger: without a
+-- common first lock, the seed's UPDATE of the alias (alias row, then canary row) and an RPC
+-- on the canary (canary row, then alias row) deadlock. A statement-level BEFORE trigger
+-- runs before any row is locked; flag_for_update takes the same lock before its FOR UPDATE.
+CREATE OR REPLACE FUNCTION pgcanary_private.lock_flag_writes()
+RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pg_advisory_xact_lock(7227366411771236) $$;  -- a constant of ours: 'pgcanary flags'
+
+CREATE OR REPLACE FUNCTION pgcanary_private.feature_flags_lock_statement()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM pgcanary_private.lock_flag_writes();
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER feature_flags_lock_statement
+    BEFORE INSERT OR UPDATE OR DELETE ON public.feature_flags
+    FOR EACH STATEMENT EXECUTE FUNCTION pgcanary_private.feature_flags_lock_statement();
 CREATE OR REPLACE TRIGGER feature_flags_before_write
     BEFORE INSERT OR UPDATE ON public.feature_flags
     FOR EACH ROW EXECUTE FUNCTION pgcanary_private.feature_flags_before_write();
@@ -426,7 +456,15 @@ BEGIN
 END
 $$;
 
--- Applies f(value) to one flag under its row lock; raises PC002 when the flag is missing.
+-- The reason belongs to the RPC's own change: cleared afterwards so that later writes in the
+-- same transaction (a raw UPDATE, a caller-owned transaction) are not audited with it.
+CREATE OR REPLACE FUNCTION pgcanary_private.clear_reason()
+RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT set_config('pgcanary.reason', '', true) $$;
+
+-- Locks one flag for a change; raises PC002 when the flag is missing.
 CREATE OR REPLACE FUNCTION pgcanary_private.flag_for_update(flag_key text)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
@@ -435,6 +473,7 @@ AS $$
 DECLARE
     v jsonb;
 BEGIN
+    PERFORM pgcanary_private.lock_flag_writes();
     SELECT f.value INTO v FROM public.feature_flags AS f WHERE f.flag_key = flag_for_update.flag_key FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'flag "%" does not exist', flag_for_update.flag_key
@@ -465,6 +504,7 @@ BEGIN
     UPDATE public.feature_flags AS f
        SET value = jsonb_set(v, ARRAY[CASE WHEN v ? 'canary_pct' THEN 'canary_pct' ELSE 'percentage' END], to_jsonb(percentage))
      WHERE f.flag_key = set_rollout_percentage.flag_key;
+    PERFORM pgcanary_private.clear_reason();
     RETURN public.get_rollout_status(flag_key);
 END
 $$;
@@ -487,6 +527,7 @@ BEGIN
        SET value = CASE WHEN jsonb_typeof(v) = 'object' THEN jsonb_set(v, '{enabled}', to_jsonb(enabled))
                         ELSE to_jsonb(enabled) END
      WHERE f.flag_key = set_flag_enabled.flag_key;
+    PERFORM pgcanary_private.clear_reason();
     RETURN public.get_rollout_status(flag_key);
 END
 $$;
@@ -507,62 +548,58 @@ AS $$ SELECT pgcanary_private.set_flag_enabled(flag_key, true, reason) $$;
 COMMENT ON FUNCTION public.resume_flag(text, text) IS
     'Undoes kill_flag: the flag is on again at the percentage it had. Audited with the reason.';
 
--- Allowlist changes are one UPDATE each: the row lock serialises concurrent callers and
--- the WHERE is re-checked on the locked row, so no add or remove is lost (the seed's
--- read-modify-write from Python loses updates under races).
-CREATE OR REPLACE FUNCTION public.add_to_allowlist(cliente_id uuid, flag_key text DEFAULT 'business_events_canary')
+-- Allowlist changes are one UPDATE each under the flag's row lock, with the membership test
+-- re-checked on the locked row, so concurrent adds and removes are never lost (the seed's
+-- read-modify-write from Python loses updates under races). Only a canary value with a
+-- percentage has an allowlist: adding force_on to an on/off flag such as {"enabled": true}
+-- would turn it into "allowlist only" and switch everyone else off.
+CREATE OR REPLACE FUNCTION pgcanary_private.change_allowlist(cliente_id uuid, flag_key text, add boolean)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v   jsonb;
+    ids jsonb;
+    id  text := change_allowlist.cliente_id::text;
 BEGIN
-    IF cliente_id IS NULL THEN
+    IF change_allowlist.cliente_id IS NULL THEN
         RAISE EXCEPTION 'cliente_id is required' USING ERRCODE = 'PC003', HINT = 'Pass the client''s UUID.';
     END IF;
-    PERFORM set_config('pgcanary.reason', 'allowlist add', true);
+    v := pgcanary_private.flag_for_update(change_allowlist.flag_key);
+    IF jsonb_typeof(v) <> 'object' OR NOT (v ? 'percentage' OR v ? 'canary_pct') THEN
+        RAISE EXCEPTION 'flag "%" is not a canary flag with a percentage (value %)', change_allowlist.flag_key, v
+            USING ERRCODE = 'PC003',
+                  HINT = 'An allowlist belongs to a canary value such as {"enabled": true, "percentage": 10, "force_on": []}; set the percentage first.';
+    END IF;
+    ids := coalesce(v -> 'force_on', '[]'::jsonb);
+    IF (ids ? id) = add THEN
+        RETURN false;  -- already in (add) or already out (remove)
+    END IF;
+    PERFORM set_config('pgcanary.reason', CASE WHEN add THEN 'allowlist add' ELSE 'allowlist remove' END, true);
     UPDATE public.feature_flags AS f
-       SET value = jsonb_set(f.value, '{force_on}', coalesce(f.value -> 'force_on', '[]') || to_jsonb(cliente_id::text))
-     WHERE f.flag_key = add_to_allowlist.flag_key
-       AND jsonb_typeof(f.value) = 'object'
-       AND NOT coalesce(f.value -> 'force_on' ? cliente_id::text, false);
-    IF FOUND THEN RETURN true; END IF;
-    PERFORM pgcanary_private.flag_for_update(flag_key);  -- PC002 when the flag is missing
-    RETURN false;  -- already allowlisted
+       SET value = jsonb_set(v, '{force_on}', CASE WHEN add THEN ids || to_jsonb(id) ELSE ids - id END)
+     WHERE f.flag_key = change_allowlist.flag_key;
+    PERFORM pgcanary_private.clear_reason();
+    RETURN true;
 END
 $$;
+
+CREATE OR REPLACE FUNCTION public.add_to_allowlist(cliente_id uuid, flag_key text DEFAULT 'business_events_canary')
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pgcanary_private.change_allowlist(cliente_id, flag_key, true) $$;
 COMMENT ON FUNCTION public.add_to_allowlist(uuid, text) IS
-    'Adds a client to a canary flag''s force_on list atomically. True when added, false when already there; PC002 for an unknown flag.';
+    'Adds a client to a canary flag''s force_on list atomically. True when added, false when already there; PC002 for an unknown flag, PC003 for a flag without a percentage.';
 
 CREATE OR REPLACE FUNCTION public.remove_from_allowlist(cliente_id uuid, flag_key text DEFAULT 'business_events_canary')
 RETURNS boolean
-LANGUAGE plpgsql VOLATILE
+LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF cliente_id IS NULL THEN
-        RAISE EXCEPTION 'cliente_id is required' USING ERRCODE = 'PC003', HINT = 'Pass the client''s UUID.';
-    END IF;
-    PERFORM set_config('pgcanary.reason', 'allowlist remove', true);
-    UPDATE public.feature_flags AS f
-       SET value = jsonb_set(f.value, '{force_on}', (f.value -> 'force_on') - cliente_id::text)
-     WHERE f.flag_key = remove_from_allowlist.flag_key
-       AND coalesce(f.value -> 'force_on' ? cliente_id::text, false);
-    IF FOUND THEN RETURN true; END IF;
-    PERFORM pgcanary_private.flag_for_update(flag_key);
-    RETURN false;
-END
-$$;
+AS $$ SELECT pgcanary_private.change_allowlist(cliente_id, flag_key, false) $$;
 COMMENT ON FUNCTION public.remove_from_allowlist(uuid, text) IS
-    'Removes a client from a canary flag''s force_on list atomically. True when removed, false when absent; PC002 for an unknown flag.';
-
-SELECT pgcanary_private.expose_rpc(ARRAY[
-    'public.canary_bucket(uuid, text)', 'public.canary_buckets(uuid[], text)',
-    'public.evaluate_flag(text, uuid)', 'public.is_enabled(text, uuid)',
-    'public.should_emit_event(uuid, text)', 'public.get_rollout_status(text)',
-    'public.set_rollout_percentage(text, integer, text)',
-    'public.kill_flag(text, text)', 'public.resume_flag(text, text)',
-    'public.add_to_allowlist(uuid, text)', 'public.remove_from_allowlist(uuid, text)'
-]::regprocedure[]);
+    'Removes a client from a canary flag''s force_on list atomically. True when removed, false when absent; PC002 for an unknown flag, PC003 for a flag without a percentage.';
 
 CREATE OR REPLACE FUNCTION public.flag_audit_trail(flag_key text DEFAULT NULL, max_rows integer DEFAULT 50)
 RETURNS SETOF public.feature_flag_audit
@@ -576,4 +613,13 @@ AS $$
 $$;
 COMMENT ON FUNCTION public.flag_audit_trail(text, integer) IS
     'The latest changes of one flag (or all flags when flag_key is null), newest first.';
-SELECT pgcanary_private.expose_rpc(ARRAY['public.flag_audit_trail(text, integer)']::regprocedure[]);
+
+SELECT pgcanary_private.expose_rpc(ARRAY[
+    'public.canary_bucket(uuid, text)', 'public.canary_buckets(uuid[], text)',
+    'public.evaluate_flag(text, uuid)', 'public.is_enabled(text, uuid)',
+    'public.should_emit_event(uuid, text)', 'public.get_rollout_status(text)',
+    'public.set_rollout_percentage(text, integer, text)',
+    'public.kill_flag(text, text)', 'public.resume_flag(text, text)',
+    'public.add_to_allowlist(uuid, text)', 'public.remove_from_allowlist(uuid, text)',
+    'public.flag_audit_trail(text, integer)'
+]::regprocedure[]);

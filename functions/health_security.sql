@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- Security health checks for the SQL Editor: each view must read zero rows. One column set
 -- (check_name, object_type, object_name, detail) so a single query can UNION them all
 -- (health_security_all). Scope: the schemas our objects live in (public, pgcanary_private,

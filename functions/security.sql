@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- Grants for RPCs, in one place so every capability file states its API the same way.
 -- Tests: tests/sql/security.test.sql (catalog-wide: it also catches a function left out).
 --

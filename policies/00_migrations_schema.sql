@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- yoyo's bookkeeping (see python_glue/pgcanary/migrate.py): for the migrating role only.
 REVOKE ALL ON SCHEMA pgcanary_migrations FROM PUBLIC, anon, authenticated, service_role;
 DO $$

@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- pgcanary_private holds helpers and trigger functions; PostgREST does not expose it.
 -- service_role may execute the helpers its RPCs call (our RPCs are SECURITY INVOKER);
 -- anon, authenticated and PUBLIC get nothing.

@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- The hourly rollup behind the rollout metrics: written by refresh_event_rollup and by the
 -- insert trigger for backdated rows, both running as the caller (service_role).
 ALTER TABLE pgcanary_private.business_event_hourly ENABLE ROW LEVEL SECURITY;

@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- The rollup's watermark (one row): read by the metrics, moved by refresh_event_rollup.
 ALTER TABLE pgcanary_private.business_event_rollup_state ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON TABLE pgcanary_private.business_event_rollup_state FROM PUBLIC, anon, authenticated, service_role;

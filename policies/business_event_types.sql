@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- business_event_types: service_role reads the registry and registers types
 -- (register_event_type). No DELETE: events refer to their type.
 ALTER TABLE public.business_event_types ENABLE ROW LEVEL SECURITY;

@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- business_events: service_role reads and appends (emit_event, record_event and the health
 -- queries). No UPDATE or DELETE: events are facts; retention drops whole days
 -- (maintain_event_partitions). Partitions live in pgcanary_private with RLS on and no grants,

@@ -266,3 +266,25 @@ def test_an_existing_business_events_table_is_not_adopted(fresh_database):
     with psycopg.connect(fresh_database, autocommit=True) as c:
         assert c.execute("select count(*) from public.business_events where event_type = 'legacy'").fetchone()[0] == 1
         assert c.execute("select to_regclass('public.business_event_types')").fetchone()[0] is None
+
+
+def test_registering_a_type_while_writers_hold_the_table_still_registers_it(events_db, conn):
+    """register_event_type refreshes the insert trigger's fast path (DDL); when writers keep
+    business_events busy it gives up on that after its lock timeout, and the type works anyway."""
+    name = "busy_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(events_db) as writer:  # an open transaction holding RowExclusiveLock
+        writer.execute("insert into business_events (event_type) values ('opt_in')")
+        notices: list[str] = []
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary))
+        assert conn.execute("select public.register_event_type(%s, 'ops', 'registered while busy')",
+                            (name,)).fetchone()[0] is True
+        writer.rollback()
+    assert any("fast path waits" in n for n in notices)
+    assert events.emit_event(name, uuid.uuid4(), None, {"telefone": PHONE}, conn=conn) is not None
+    assert conn.execute("select event_props from business_events where event_type = %s", (name,)).fetchone()[0] \
+        == {"telefone_prefix": "5511"}
+    # The next registration, on a quiet table, brings the list up to date.
+    events.register_event_type("quiet_" + name, "ops", "registered on a quiet table", conn=conn)
+    triggerdef = conn.execute("select pg_get_triggerdef(oid) from pg_trigger where tgname = 'business_events_before_insert' "
+                              "and tgrelid = 'public.business_events'::regclass").fetchone()[0]
+    assert name in triggerdef and "quiet_" + name in triggerdef

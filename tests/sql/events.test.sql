@@ -3,11 +3,12 @@
 -- trigger, the seed's Q1-Q5 verbatim, rollout metrics with and without the rollup,
 -- partitions and retention, and the RPC contract as PostgREST calls it.
 begin;
-select plan(136);
+select plan(138);
 
 -- A clean slate inside this transaction (rolled back at the end).
 delete from public.business_events;
 delete from pgcanary_private.business_event_hourly;
+delete from pgcanary_private.business_event_late;
 update pgcanary_private.business_event_rollup_state set sealed_until = null, refreshed_at = null;
 
 -- SQLSTATE and hint of a statement, or 'ok'.
@@ -141,7 +142,8 @@ begin
         ('true', '{"enabled": false, "percentage": 50}'), ('true', '{"enabled": true, "canary_pct": 30}'),
         ('true', '{"enabled": true, "percentage": 10, "force_on": ' || allow || '}'),
         ('true', '{"enabled": true, "force_on": ' || allow || '}'), ('true', '{"enabled": true}'),
-        ('true', '{"enabled": true, "percentage": null}'),
+        ('true', '{"enabled": true, "percentage": null}'), ('true', '{"enabled": true, "percentage": 50.0}'),
+        ('true', '{"enabled": true, "percentage": 20, "canary_pct": 60}'),
         ('false', '{"enabled": true, "percentage": 50}'), ('{"enabled": false}', '{"enabled": true, "percentage": 50}'),
         ('{"enabled": true}', '{"enabled": true, "percentage": 50}'), ('"x"', '{"enabled": true, "percentage": 50}'),
         ('true', '{"enabled": true, "percentage": 150}'), ('true', '{"enabled": true, "percentage": 12.5}'),
@@ -159,7 +161,7 @@ begin
     return bad;
 end $$;
 select is(pg_temp.gate_disagreements(), '{}'::text[],
-          'emit_events and should_emit_event agree under 24 flag values (valid, invalid, master off)');
+          'emit_events and should_emit_event agree under 26 flag values (valid, invalid, master off)');
 alter table public.feature_flags enable trigger feature_flags_before_write;
 alter table public.feature_flags enable trigger feature_flags_sync_alias;
 update public.feature_flags set value = 'true' where flag_key = 'business_events_enabled';
@@ -257,6 +259,14 @@ select is(array(select k from unnest(string_to_array(substring(pg_get_functionde
 select is(substring(pg_get_functiondef('pgcanary_private.scrub_pii(jsonb)'::regprocedure) from '!~\* ''([^'']+)'''),
           substring(pg_get_functiondef('pgcanary_private.business_events_before_write()'::regprocedure) from '~\* ''([^'']+)'''),
           'the trigger''s inlined pre-test is the same regex as scrub_pii''s');
+select is(substring(pg_get_functiondef('pgcanary_private.scrub_pii(jsonb)'::regprocedure) from '!~\* ''([^'']+)'''),
+          substring(pg_get_triggerdef((select oid from pg_trigger where tgrelid = 'public.business_events'::regclass
+                                       and tgname = 'business_events_before_insert')) from '!~\* ''([^'']+)'''),
+          'the insert trigger''s WHEN clause uses the same regex as scrub_pii');
+select is((select array_agg(t order by t) from unnest(string_to_array(substring(pg_get_triggerdef((select oid from pg_trigger
+               where tgrelid = 'public.business_events'::regclass and tgname = 'business_events_before_insert'))
+               from 'ANY \(''\{([^}]*)\}'''), ',')) t), (select array_agg(event_type order by event_type) from public.business_event_types),
+          'the insert trigger''s fast path lists exactly the registered types (register_event_type refreshed it)');
 
 -- The paths. Each writes a phone; afterwards no stored props hold its digits.
 select public.emit_event('outbound_fallback', null, null, '{"function": "legacy_send", "telefone": "+55 11 98765-4321"}');
