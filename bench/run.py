@@ -409,7 +409,38 @@ def bench_governance(url: str) -> list[dict]:
     return results
 
 
-BENCHES = {"flags": bench_flags, "events": bench_events, "governance": bench_governance}
+def bench_guardrails(url: str) -> list[dict]:
+    """check_outbound_guardrails against a plain one-row INSERT, side by side in one pgbench run
+    (the issue's "in one pgbench run"; on a shared machine both sides then see the same load).
+    Each guardrail call writes one row too (the allowed path its rate-limit hit, the blocked
+    path its outbound_blocked event), so both sides pay one commit with WAL. A random phone per
+    call keeps the allowed path allowed (no phone reaches 20 in a run)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("create table if not exists bench_plain_insert (id bigint generated always as identity primary key,"
+                     " phone text not null, at timestamptz not null default now())")
+        conn.execute("update feature_flags set value = 'false' where flag_key = 'pausar_julia'")
+        conn.execute("select public.opt_out('0d5c2a1e-7b3f-4e6a-9c8d-1f2e3a4b5c6d', 'bench')")
+    results = []
+    for name, script in (("allowed path (all checks + rate-limit hit)", "guardrails_allowed.sql"),
+                         ("blocked path (opted out + outbound_blocked event)", "guardrails_blocked.sql")):
+        subject, base, ratios = [], [], []
+        for _ in range(ROUNDS):
+            lat = pgbench_latencies(url, [script, "guardrails_insert.sql"])
+            subject.append(1000 / lat[script])
+            base.append(1000 / lat["guardrails_insert.sql"])
+            ratios.append(lat["guardrails_insert.sql"] / lat[script])
+        ratio = statistics.median(ratios)
+        results.append({"name": f"check_outbound_guardrails {name} / one-row INSERT, per-client TPS "
+                                "(1 / latency; one pgbench run, prepared, 2 clients)",
+                        "subject": round(statistics.median(subject)), "baseline": round(statistics.median(base)),
+                        "ratio": round(ratio, 3), "target": ">= 0.5", "met": ratio >= 0.5})
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("drop table bench_plain_insert")
+    return results
+
+
+BENCHES = {"flags": bench_flags, "events": bench_events, "guardrails": bench_guardrails,
+           "governance": bench_governance}
 
 
 def main(selected: list[str]) -> int:

@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- The three flags stay: feature_flags may be the user's table, and a flag a team has turned
 -- (a paused assistant, campaigns off) must not silently come back to its default on re-apply.
 -- Every other object of 0003 goes, with its data (opt-outs included: take a copy first), and

@@ -1,4 +1,5 @@
 -- depends: 0002_business_events
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- Outbound guardrails: send configuration (methods, channels), opt-out, exact rate limits with
 -- a keyed hash, the external handoff, and the flags the kill switches write.
 -- Functions: functions/guardrails.sql. Docs: docs/guardrails.md.

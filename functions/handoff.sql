@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- External handoff (ponte externa): its canary flag and kill switch, and the handoffs
 -- themselves (open, confirm, close) with at most one active handoff per vaga.
 -- Docs: docs/handoff.md. Tests: tests/sql/handoff.test.sql, tests/py/test_handoff_concurrency.py.

@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- Exact sliding-window rate limits keyed by a keyed hash (never the raw phone or IP).
 -- Docs: docs/rate_limits.md. Tests: tests/sql/rate_limits.test.sql, tests/py/test_rate_limits_concurrency.py.
 -- Tables: db/0003_guardrails.sql (rate_limit_rules, rate_limit_hits, pgcanary_private.hash_keys).
@@ -99,32 +100,47 @@ $$;
 -- holder. Lock and count in one statement would count from a snapshot taken before the wait
 -- and over-admit. Under REPEATABLE READ the snapshot is older than the lock, so it is
 -- refused (PC029); SERIALIZABLE is safe (a conflicting admission fails with 40001).
--- check_outbound_guardrails has these lines written out (hot path); change both together.
+-- check_outbound_guardrails writes the same algorithm out (hot path); change both together.
 CREATE OR REPLACE FUNCTION pgcanary_private.rate_limit_check(scope text, key_hash bytea,
                                                              OUT exceeded jsonb, OUT checked_at timestamptz)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    windows interval[];
+    maxima  integer[];
+    longest interval;
+    most    integer;
+    recent  timestamptz[];
 BEGIN
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         RAISE EXCEPTION 'rate limits cannot be checked under REPEATABLE READ'
             USING ERRCODE = 'PC029',
                   HINT = 'Call it in a READ COMMITTED (the default) or SERIALIZABLE transaction: a repeatable-read snapshot misses hits committed while it waited and would over-admit.';
     END IF;
+    SELECT array_agg(r.window_size ORDER BY r.window_size), array_agg(r.max_hits ORDER BY r.window_size),
+           max(r.window_size), max(r.max_hits)
+      INTO windows, maxima, longest, most
+      FROM public.rate_limit_rules AS r WHERE r.scope = rate_limit_check.scope;
     -- Two int4 keys: a lock space apart from single-bigint advisory locks. Two keys sharing
     -- 32 bits only wait for each other; they never share a count.
     PERFORM pg_advisory_xact_lock(1885562721,  -- 'pgca'
                                   ('x' || encode(substr(rate_limit_check.key_hash, 1, 4), 'hex'))::bit(32)::integer);
     checked_at := clock_timestamp();
-    -- LIMIT max_hits: the count only needs to know whether the limit is reached.
-    SELECT coalesce(jsonb_agg(jsonb_build_object('window_size', r.window_size, 'max_hits', r.max_hits)), '[]')
-      INTO exceeded
-      FROM public.rate_limit_rules AS r
-     WHERE r.scope = rate_limit_check.scope
-       AND (SELECT count(*) FROM (SELECT 1 FROM public.rate_limit_hits AS h
-                                   WHERE h.key_hash = rate_limit_check.key_hash
-                                     AND h.hit_at > checked_at - r.window_size
-                                   LIMIT r.max_hits) AS recent) >= r.max_hits;
+    exceeded := '[]';
+    IF windows IS NULL THEN
+        RETURN;
+    END IF;
+    -- One index scan: the key's newest hits, as many as the largest limit. A window of
+    -- max_hits is full when the max_hits-th newest hit is inside it.
+    recent := ARRAY(SELECT h.hit_at FROM public.rate_limit_hits AS h
+                     WHERE h.key_hash = rate_limit_check.key_hash AND h.hit_at > checked_at - longest
+                     ORDER BY h.hit_at DESC LIMIT most);
+    FOR i IN 1 .. array_length(windows, 1) LOOP
+        IF maxima[i] = 0 OR recent[maxima[i]] > checked_at - windows[i] THEN
+            exceeded := exceeded || jsonb_build_object('window_size', windows[i], 'max_hits', maxima[i]);
+        END IF;
+    END LOOP;
 END
 $$;
 

@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 ALTER TABLE public.external_handoffs ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON TABLE public.external_handoffs FROM PUBLIC, anon, authenticated, service_role;
 -- No DELETE: a handoff ends closed, with who and why.

@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 ALTER TABLE public.opt_outs ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON TABLE public.opt_outs FROM PUBLIC, anon, authenticated, service_role;
 -- No DELETE: a client opts back in with opt_in(), which keeps the row and its history.

@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 ALTER TABLE public.outbound_channels ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON TABLE public.outbound_channels FROM PUBLIC, anon, authenticated;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE public.outbound_channels TO service_role;

@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 ALTER TABLE public.rate_limit_hits ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON TABLE public.rate_limit_hits FROM PUBLIC, anon, authenticated, service_role;
 -- Hits are written by rate_limit_hit / check_outbound_guardrails and deleted by

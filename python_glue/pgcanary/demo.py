@@ -119,6 +119,64 @@ def step_events(conn: psycopg.Connection, console: Console) -> None:
     console.print(slack.format_rollout_report(events.get_rollout_report(conn=conn)), markup=False, highlight=False)
 
 
+def step_guardrails(conn: psycopg.Connection, console: Console) -> None:
+    console.rule("[bold]4. The sovereign outbound guardrail (seed 002)")
+    guardrails.retomar_julia("demo: start running", conn=conn)
+    clients = [r[0] for r in conn.execute("select id from demo_clients order by id limit 3")]
+    burst_client, opted_client, other_client = clients
+    phone = "+55 11 98765-4321"
+
+    # A burst to one phone: the rate limit (20 an hour) admits exactly 20.
+    outcomes = [guardrails.check_outbound_guardrails(burst_client, phone, "followup", conn=conn) for _ in range(30)]
+    allowed = sum(r["allowed"] for r in outcomes)
+    first_block = next(i for i, r in enumerate(outcomes, 1) if not r["allowed"])
+    bypass = guardrails.check_outbound_guardrails(burst_client, phone, "followup",
+                                                  bypass_reason="demo: medico pediu retorno", conn=conn)
+    table = Table("case", "allowed", "block_reason", "bypassed")
+    table.add_row("30 followups to one phone", f"{allowed} of 30", f"{outcomes[-1]['block_reason']} from send {first_block}", "-")
+    table.add_row("31st with a bypass_reason", str(bypass["allowed"]), str(bypass["block_reason"]), str(bypass["bypassed"]))
+
+    # Opt-out is never bypassable.
+    guardrails.opt_out(opted_client, "demo: palavra-chave SAIR", conn=conn)
+    opted = guardrails.check_outbound_guardrails(opted_client, "+55 21 91234-5678", "followup",
+                                                 bypass_reason="demo: tentar mesmo assim", conn=conn)
+    table.add_row("opted-out client, with a bypass", str(opted["allowed"]), str(opted["block_reason"]), str(opted["bypassed"]))
+
+    # The kill switch stops everything, bypass or not, on the next call.
+    guardrails.pausar_julia("demo: kill switch drill", conn=conn)
+    paused = [guardrails.check_outbound_guardrails(other_client, f"+55 31 9{n}000-0000", method, conn=conn,
+                                                   **({"conversation_id": other_client, "inbound_interaction_id": other_client}
+                                                      if method == "reply" else {}))
+              for n, method in enumerate(("reply", "followup", "campaign"))]
+    paused.append(guardrails.check_outbound_guardrails(other_client, "+55 31 93000-0000", "followup",
+                                                       bypass_reason="demo: urgente", conn=conn))
+    table.add_row("pausar_julia: reply, followup, campaign, bypass", f"{sum(r['allowed'] for r in paused)} of 4",
+                  ", ".join(sorted({r["block_reason"] for r in paused})), "-")
+    guardrails.retomar_julia("demo: drill over", conn=conn)
+    resumed = guardrails.check_outbound_guardrails(other_client, "+55 31 93000-0000", "followup", conn=conn)
+    table.add_row("after retomar_julia", str(resumed["allowed"]), str(resumed["block_reason"]), str(resumed["bypassed"]))
+    console.print(table)
+    assert allowed == 20 and first_block == 21 and bypass["bypassed"]
+    assert opted["block_reason"] == "opted_out" and not any(r["allowed"] for r in paused) and resumed["allowed"]
+
+    # The seed's Q2, verbatim, as the daily ritual runs it in the SQL Editor.
+    q2 = Table("event_type", "razao", "canal", "metodo", "total", title="Q2: guardrail blocked/bypass por razao (24h)")
+    for row in conn.execute("""
+        SELECT
+            event_type,
+            event_props->>'block_reason' as razao,
+            event_props->>'channel' as canal,
+            event_props->>'method' as metodo,
+            COUNT(*) as total
+        FROM business_events
+        WHERE event_type IN ('outbound_blocked', 'outbound_bypass')
+          AND ts >= NOW() - INTERVAL '24 hours'
+        GROUP BY 1, 2, 3, 4
+        ORDER BY total DESC"""):
+        q2.add_row(*(str(v) for v in row))
+    console.print(q2)
+
+
 def _gate_table(gate: dict, title: str) -> Table:
     table = Table("check", "name", "status", "why", title=title)
     for r in gate["reasons"]:
@@ -128,7 +186,7 @@ def _gate_table(gate: dict, title: str) -> Table:
 
 
 def step_governance(conn: psycopg.Connection, console: Console) -> None:
-    console.rule("[bold]4. Governance: GO / NO-GO gates, the guard, the daily report (seed 002)")
+    console.rule("[bold]5. Governance: GO / NO-GO gates, the guard, the daily report (seed 002)")
     flag = "guardrails_canary"
     gate = governance.rollout_gate(flag, conn=conn)
     console.print(_gate_table(gate, f"rollout_gate('{flag}') at phase A: {gate['verdict']} for {gate['next']['step']}"
@@ -175,7 +233,7 @@ def step_governance(conn: psycopg.Connection, console: Console) -> None:
 
 
 STEPS: list[Callable[[psycopg.Connection, Console], None]] = [step_canary, step_allowlist_and_kill, step_events,
-                                                              step_governance]
+                                                              step_guardrails, step_governance]
 
 
 def run(console: Console | None = None) -> None:

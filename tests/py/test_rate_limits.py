@@ -103,3 +103,41 @@ def test_phone_numbers_never_reach_the_error_message(database_url):
         conn.rollback()
     assert "87654321" not in str(err.value)
     assert '"5511..."' in str(err.value)
+
+
+def test_serializable_callers_never_over_admit(database_url):
+    """Under SERIALIZABLE the snapshot may predate the lock; Postgres's serializable checks
+    turn a would-be over-admission into a serialization failure, which the caller retries."""
+    phone = "55319" + str(uuid.uuid4().int)[:8]
+    barrier = threading.Barrier(16)
+    admitted: list[bool] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def caller() -> None:
+        try:
+            with psycopg.connect(database_url, **db.connect_kwargs()) as conn:
+                conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
+                barrier.wait()
+                for _ in range(4):
+                    while True:
+                        try:
+                            conn.execute("select 1")  # the snapshot is taken here, before the lock
+                            r = rate_limits.rate_limit_hit("phone", phone, conn=conn)
+                            conn.commit()
+                            break
+                        except psycopg.errors.SerializationFailure:
+                            conn.rollback()
+                    with lock:
+                        admitted.append(r["allowed"])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=caller) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(admitted) == 64
+    assert sum(admitted) == 20
