@@ -409,6 +409,64 @@ def bench_governance(url: str) -> list[dict]:
     return results
 
 
+OUTBOX_PLAIN_TABLE = """
+    create table if not exists bench_plain_outbox (
+        id bigint generated always as identity primary key, dedupe_key text unique not null,
+        cliente_id uuid not null, method text not null, payload jsonb, status text not null default 'queued',
+        attempts int not null default 0, created_at timestamptz not null default now(), sent_at timestamptz);
+    create index if not exists bench_plain_outbox_queued on bench_plain_outbox (id) where status = 'queued'"""
+
+
+def _fresh_outbox(conn: psycopg.Connection) -> None:
+    # Every measurement starts from empty tables, vacuumed: a queue's cost depends on the dead
+    # index entries in front of its head, and both sides must start equal.
+    conn.execute("truncate bench_plain_outbox, outbound_messages")
+    conn.execute("vacuum analyze bench_plain_outbox")
+    conn.execute("vacuum analyze outbound_messages")
+
+
+def _claim_throughput(conn: psycopg.Connection, batch: int, messages: int) -> float:
+    """Messages claimed per second, claiming `messages` in calls of `batch` (each call its own
+    transaction, as a worker makes them)."""
+    _fresh_outbox(conn)
+    conn.execute("insert into outbound_messages (dedupe_key, cliente_id, method, payload) "
+                 "select md5(g::text), md5('c' || g)::uuid, 'followup', '{\"number\": \"5511999990000\", \"text\": \"x\"}' "
+                 "from generate_series(1, %s) g", (messages,))
+    conn.execute("vacuum analyze outbound_messages")
+    start = time.perf_counter()
+    claimed = 0
+    while claimed < messages:
+        got = conn.execute("select count(*) from public.outbox_claim('bench', %s, 60)", (batch,)).fetchone()[0]
+        if got == 0:
+            raise RuntimeError("the queue ran dry before the measurement ended")
+        claimed += got
+    return claimed / (time.perf_counter() - start)
+
+
+def bench_outbox(url: str) -> list[dict]:
+    results = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(OUTBOX_PLAIN_TABLE)
+
+        def cycle(script: str) -> float:
+            _fresh_outbox(conn)
+            return pgbench(url, script, clients=4)
+
+        tps, base, ratio = ratio_rounds(lambda: cycle("outbox_cycle.sql"), lambda: cycle("outbox_plain_cycle.sql"))
+        results.append({"name": "outbox cycle (pode_enviar_com_dedupe -> outbox_claim 1 -> marcar_enviado) TPS / "
+                                "the same as three plain statements on a bare table (4 clients)",
+                        "subject": round(tps), "baseline": round(base), "ratio": round(ratio, 3),
+                        "target": ">= 1.0", "met": ratio >= 1.0})
+        batch, single, ratio = ratio_rounds(lambda: _claim_throughput(conn, 100, 20_000),
+                                            lambda: _claim_throughput(conn, 1, 2_000))
+        results.append({"name": "outbox_claim: messages/s claiming 100 per call / claiming 1 per call",
+                        "subject": round(batch), "baseline": round(single), "ratio": round(ratio, 3),
+                        "target": ">= 5.0", "met": ratio >= 5.0})
+        conn.execute("drop table bench_plain_outbox")
+        conn.execute("truncate outbound_messages")
+    return results
+
+
 def bench_guardrails(url: str) -> list[dict]:
     """check_outbound_guardrails against a plain one-row INSERT, side by side in one pgbench run
     (the issue's "in one pgbench run"; on a shared machine both sides then see the same load).
@@ -439,7 +497,7 @@ def bench_guardrails(url: str) -> list[dict]:
     return results
 
 
-BENCHES = {"flags": bench_flags, "events": bench_events, "guardrails": bench_guardrails,
+BENCHES = {"flags": bench_flags, "events": bench_events, "guardrails": bench_guardrails, "outbox": bench_outbox,
            "governance": bench_governance}
 
 

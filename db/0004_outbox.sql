@@ -1,4 +1,5 @@
--- depends: 0001_foundation
+-- depends: 0003_guardrails
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- Outbox (seed 002, gap C1) and the circuit breaker shared by all workers (gap B2).
 -- Functions: functions/circuit.sql, functions/outbox.sql. Docs: docs/outbox.md, docs/circuit.md.
 

@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- Circuit breaker shared by all workers (seed 002: "5 falhas -> abre, 60s reset").
 -- Docs: docs/circuit.md. Tests: tests/sql/circuit.test.sql, tests/py/test_circuit_concurrency.py.
 --

@@ -59,7 +59,7 @@ $$;
 --   4. reply_without_inbound_proof                        bypassable
 --   5. outside_business_hours   outbound_methods hours    bypassable
 --   6. rate_limited             20/hour, 100/day a phone  bypassable
---   7. circuit_open             (the outbox's breaker; seam below)
+--   7. circuit_open             circuit_allow(channel)    never bypassable (functions/circuit.sql)
 -- then the admitted send is counted against the phone's windows.
 --
 -- Hot path (measured per statement with plpgsql_check's profiler, one transaction per call):
@@ -194,12 +194,15 @@ BEGIN
             END IF;
         END IF;
 
-        -- 7. CIRCUIT BREAKER SEAM (the outbox capability adds it here):
-        --   IF reason IS NULL AND NOT public.circuit_allow('evolution') THEN reason := 'circuit_open'; END IF;
-        -- After the rate limit so that a half-open breaker's single probe is granted only to
-        -- a send that passed every other check and will go out; before the hit is counted so
-        -- that a send the breaker stops does not use the phone's quota. Not bypassable: a
-        -- bypass cannot make the provider answer.
+        -- 7. Circuit breaker (functions/circuit.sql; added by the outbox capability). The
+        -- breaker is named after the channel ('whatsapp': the Evolution API). After the rate
+        -- limit so that a half-open breaker's single probe is granted only to a send that
+        -- passed every other check and will go out; before the hit is counted so that a send
+        -- the breaker stops does not use the phone's quota. Not bypassable: a bypass cannot
+        -- make the provider answer. The sender reports the outcome with circuit_record.
+        IF reason IS NULL AND NOT public.circuit_allow(check_outbound_guardrails.channel) THEN
+            reason := 'circuit_open';
+        END IF;
 
         IF reason IS NULL THEN
             -- Bypassed sends count too: the phone did receive them.

@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- Outbox: dedupe (seed 002, gap C1), claiming with leases, outcome reports, reconciliation
 -- of unknown outcomes, metrics. Docs: docs/outbox.md. Tests: tests/sql/outbox.test.sql,
 -- tests/py/test_outbox*.py.
@@ -191,6 +192,39 @@ COMMENT ON FUNCTION public.outbox_release(text, uuid[], timestamptz) IS
     'Returns messages that worker_id claimed but did not send to the queue (next attempt at retry_at, default now); the attempt is not counted. Messages of other workers or no longer sending are left alone. Returns how many were released.';
 
 ------------------------------------------------------------------------------------------
+-- Business events (functions/events.sql). outbound_sent is a funnel event (response rate =
+-- inbound_received / outbound_sent) and follows the business-events rollout like the other
+-- funnel events; outbound_failed and outbound_unknown_outcome are for reconciliation and
+-- the SLOs, so they are always recorded. An event never blocks the outbox: a failure to
+-- record one is a warning, and the status change stands.
+CREATE OR REPLACE FUNCTION pgcanary_private.outbox_event(event_type text, cliente_id uuid, conversation_id uuid,
+                                                         method text, props jsonb, gated boolean)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF gated AND NOT public.should_emit_event(outbox_event.cliente_id, outbox_event.event_type) THEN
+        RETURN;
+    END IF;
+    BEGIN
+        PERFORM pgcanary_private.record_event(outbox_event.event_type, outbox_event.cliente_id, outbox_event.conversation_id,
+                                              jsonb_build_object('method', outbox_event.method, 'channel', 'whatsapp') || props,
+                                              'outbox');
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'outbox: % event not recorded: % (%)', outbox_event.event_type, SQLERRM, SQLSTATE;
+    END;
+END
+$$;
+
+-- The class of an error for event props: the text before the first colon, short.
+CREATE OR REPLACE FUNCTION pgcanary_private.outbox_error_class(error text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT left(btrim(split_part(error, ':', 1)), 60) $$;
+
+------------------------------------------------------------------------------------------
 -- Outcome reports. Each is one UPDATE on the hot path; the status is read again only to
 -- explain a refusal.
 CREATE OR REPLACE FUNCTION pgcanary_private.outbox_refuse(dedupe_key text, wanted text)
@@ -217,12 +251,21 @@ RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    msg record;
 BEGIN
     UPDATE public.outbound_messages AS m
        SET status = 'sent', sent_at = now(), lease_expires_at = NULL, updated_at = now(),
            provider_message_id = coalesce(marcar_enviado.provider_message_id, m.provider_message_id)
-     WHERE m.dedupe_key = marcar_enviado.dedupe_key AND m.status IN ('queued', 'sending', 'unknown');
+     WHERE m.dedupe_key = marcar_enviado.dedupe_key AND m.status IN ('queued', 'sending', 'unknown')
+    RETURNING m.cliente_id, m.conversation_id, m.method, m.attempts INTO msg;
     IF FOUND THEN
+        -- The rollout gate is asked here rather than inside outbox_event: most clients are
+        -- outside the rollout, and a nested call costs more than this whole UPDATE.
+        IF public.should_emit_event(msg.cliente_id, 'outbound_sent') THEN
+            PERFORM pgcanary_private.outbox_event('outbound_sent', msg.cliente_id, msg.conversation_id, msg.method,
+                                                  jsonb_build_object('attempts', msg.attempts), false);
+        END IF;
         RETURN true;
     END IF;
     -- A repeated report (the first one's answer was lost with the connection) is fine.
@@ -246,7 +289,7 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    new_status text;
+    msg record;
 BEGIN
     IF error IS NULL OR btrim(error) = '' THEN
         RAISE EXCEPTION 'marcar_falha(%): error is required', coalesce(quote_literal(dedupe_key), 'null')
@@ -264,9 +307,14 @@ BEGIN
                                   ELSE m.next_attempt_at END,
            error = left(marcar_falha.error, 1000), lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
      WHERE m.dedupe_key = marcar_falha.dedupe_key AND m.status IN ('queued', 'sending', 'unknown')
-    RETURNING m.status INTO new_status;
-    IF new_status IS NOT NULL THEN
-        RETURN new_status;
+    RETURNING m.status, m.cliente_id, m.conversation_id, m.method, m.attempts INTO msg;
+    IF FOUND THEN
+        IF msg.status = 'failed' THEN
+            PERFORM pgcanary_private.outbox_event('outbound_failed', msg.cliente_id, msg.conversation_id, msg.method,
+                jsonb_build_object('error_class', pgcanary_private.outbox_error_class(marcar_falha.error),
+                                   'attempts', msg.attempts), false);
+        END IF;
+        RETURN msg.status;
     END IF;
     PERFORM FROM public.outbound_messages AS m WHERE m.dedupe_key = marcar_falha.dedupe_key AND m.status = 'failed';
     IF FOUND THEN
@@ -284,6 +332,8 @@ RETURNS text
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    msg record;
 BEGIN
     IF error IS NULL OR btrim(error) = '' THEN
         RAISE EXCEPTION 'outbox_mark_unknown(%): error is required', coalesce(quote_literal(dedupe_key), 'null')
@@ -291,8 +341,12 @@ BEGIN
     END IF;
     UPDATE public.outbound_messages AS m
        SET status = 'unknown', error = left(outbox_mark_unknown.error, 1000), lease_expires_at = NULL, updated_at = now()
-     WHERE m.dedupe_key = outbox_mark_unknown.dedupe_key AND m.status = 'sending';
+     WHERE m.dedupe_key = outbox_mark_unknown.dedupe_key AND m.status = 'sending'
+    RETURNING m.cliente_id, m.conversation_id, m.method, m.attempts INTO msg;
     IF FOUND THEN
+        PERFORM pgcanary_private.outbox_event('outbound_unknown_outcome', msg.cliente_id, msg.conversation_id, msg.method,
+            jsonb_build_object('cause', pgcanary_private.outbox_error_class(outbox_mark_unknown.error),
+                               'attempts', msg.attempts), false);
         RETURN 'unknown';
     END IF;
     PERFORM FROM public.outbound_messages AS m WHERE m.dedupe_key = outbox_mark_unknown.dedupe_key AND m.status = 'unknown';
@@ -314,13 +368,20 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    n integer;
+    n   integer := 0;
+    msg record;
 BEGIN
-    UPDATE public.outbound_messages AS m
-       SET status = 'unknown', error = 'lease expired while sending (worker ' || m.lease_owner || ')',
-           lease_expires_at = NULL, updated_at = now()
-     WHERE m.status = 'sending' AND m.next_attempt_at < now();
-    GET DIAGNOSTICS n = ROW_COUNT;
+    FOR msg IN
+        UPDATE public.outbound_messages AS m
+           SET status = 'unknown', error = 'lease expired while sending (worker ' || m.lease_owner || ')',
+               lease_expires_at = NULL, updated_at = now()
+         WHERE m.status = 'sending' AND m.next_attempt_at < now()
+        RETURNING m.cliente_id, m.conversation_id, m.method, m.attempts
+    LOOP
+        PERFORM pgcanary_private.outbox_event('outbound_unknown_outcome', msg.cliente_id, msg.conversation_id, msg.method,
+            jsonb_build_object('cause', 'lease_expired', 'attempts', msg.attempts), false);
+        n := n + 1;
+    END LOOP;
     RETURN n;
 END
 $$;

@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 ALTER TABLE public.outbound_message_audit ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON TABLE public.outbound_message_audit FROM PUBLIC, anon, authenticated, service_role;
 -- Append-only: rows come from the SECURITY DEFINER trigger on outbound_messages.

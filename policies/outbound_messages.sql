@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 ALTER TABLE public.outbound_messages ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON TABLE public.outbound_messages FROM PUBLIC, anon, authenticated;
 -- The seed's Python inserts and updates the table directly (supabase.table(...)); the status

@@ -187,6 +187,46 @@ def scheduler(config: Optional[str] = typer.Option(None, "--config", envvar="PGC
 
 
 @app.command()
+def worker(
+    worker_id: Optional[str] = typer.Option(None, "--worker-id", help="Default: host:pid."),
+    batch_size: int = typer.Option(50, "--batch-size", min=1, max=1000),
+    lease_seconds: int = typer.Option(120, "--lease-seconds", min=1, max=3600),
+    poll_interval: float = typer.Option(1.0, "--poll-interval", help="Seconds between claims when idle."),
+    max_idle: Optional[float] = typer.Option(None, "--max-idle", help="Stop after this many idle seconds."),
+    once: bool = typer.Option(False, "--once", help="Stop as soon as the queue is empty."),
+    channel: str = typer.Option("whatsapp", "--channel", help="Guardrail channel and circuit breaker name."),
+    evolution_url: str = typer.Option(..., "--evolution-url", envvar="EVOLUTION_API_URL"),
+    evolution_key: str = typer.Option(..., "--evolution-key", envvar="EVOLUTION_API_KEY"),
+    evolution_instance: str = typer.Option(..., "--evolution-instance", envvar="EVOLUTION_INSTANCE"),
+    connect_timeout: float = typer.Option(3.0, "--connect-timeout"),
+    read_timeout: float = typer.Option(15.0, "--read-timeout"),
+    backoff_initial: float = typer.Option(0.3, "--backoff-initial", help="First retry wait (seconds)."),
+    backoff_max: float = typer.Option(3.0, "--backoff-max"),
+):
+    """Drain the outbox through Evolution API (SIGTERM: finish the message in flight, release the rest)."""
+    import logging
+
+    from pgcanary.worker import Worker, WorkerSettings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    try:
+        settings = WorkerSettings(
+            database_url=db.database_url(), evolution_url=evolution_url, evolution_key=evolution_key,
+            evolution_instance=evolution_instance, channel=channel, batch_size=batch_size,
+            lease_seconds=lease_seconds, poll_interval=poll_interval, max_idle=max_idle, once=once,
+            connect_timeout=connect_timeout, read_timeout=read_timeout, backoff_initial=backoff_initial,
+            backoff_max=backoff_max)
+        if worker_id:
+            settings.worker_id = worker_id
+        stats = Worker(settings).run()
+    except (PgCanaryError, psycopg.Error, RuntimeError) as exc:
+        _fail(exc)
+    # One JSON line: counts only (no message content), for operators and the fault tests.
+    typer.echo(json.dumps({"worker_id": settings.worker_id, **stats}))
+
+
+@app.command()
 def demo():
     """Run the demo on an embedded throwaway Postgres."""
     from pgcanary.demo import run

@@ -177,6 +177,92 @@ def step_guardrails(conn: psycopg.Connection, console: Console) -> None:
     console.print(q2)
 
 
+def _fake_provider_class():
+    """The tests' fake Evolution API (tests/py/fake_provider.py), loaded from the checkout."""
+    import importlib.util
+    import sys
+
+    from pgcanary.migrate import ROOT
+
+    spec = importlib.util.spec_from_file_location("fake_provider", ROOT / "tests" / "py" / "fake_provider.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def step_outbox(conn: psycopg.Connection, console: Console) -> None:
+    console.rule("[bold]5. Outbox: a campaign to 1,000 clients through a flaky provider")
+    import threading
+
+    from pgcanary import circuit, outbox
+    from pgcanary.worker import Worker, WorkerSettings
+
+    fp = _fake_provider_class()
+    circuit.circuit_configure("whatsapp", 5, 2, conn=conn)  # 2 s open period, for the demo's sake
+    enqueue = ("select count(*) filter (where (r ->> 'pode_enviar')::boolean) from ("
+               " select public.pode_enviar_com_dedupe(md5('demo-client-' || g)::uuid, 'campaign', 'black-friday',"
+               "   jsonb_build_object('number', '5511' || lpad(g::text, 9, '0'), 'text', 'Oferta ' || g)) r"
+               " from generate_series(1, 1000) g) x")
+    first = conn.execute(enqueue).fetchone()[0]
+    again = conn.execute(enqueue).fetchone()[0]
+    console.print(f"Enqueued the campaign: {first} accepted; the same campaign again a moment later: {again} accepted "
+                  f"({1000 - again} refused as duplicata).")
+
+    fake = fp.FakeProvider({"429": 0.03, "503": 0.03, "500": 0.01, "drop": 0.005}, seed=11).start()
+    states: list[str] = []
+    done = threading.Event()
+
+    def outage_and_watch():
+        # After 300 sends the provider goes down for 1.5 s; meanwhile the breaker is watched.
+        with psycopg.connect(conn.info.dsn, autocommit=True) as watch:
+            outage_over = None
+            while not done.is_set():
+                state = circuit.circuit_status("whatsapp", conn=watch)["state"]
+                if not states or states[-1] != state:
+                    states.append(state)
+                sent = watch.execute("select count(*) from outbound_messages where status = 'sent'").fetchone()[0]
+                if outage_over is None and sent >= 300:
+                    fake.down, outage_over = True, time.monotonic() + 1.5
+                if outage_over and fake.down and time.monotonic() > outage_over:
+                    fake.down = False
+                done.wait(0.02)
+
+    watcher = threading.Thread(target=outage_and_watch, daemon=True)
+    watcher.start()
+    settings = WorkerSettings(database_url=conn.info.dsn, evolution_url=fake.url, evolution_key=fp.API_KEY,
+                              evolution_instance=fp.INSTANCE, worker_id="demo-worker", batch_size=50,
+                              lease_seconds=30, poll_interval=0.1, max_idle=0.5, connect_timeout=0.5,
+                              read_timeout=0.5, backoff_initial=0.02, backoff_max=0.1)
+    started = time.monotonic()
+    stats = Worker(settings).run()
+    done.set()
+    watcher.join()
+    fake.stop()
+
+    metrics = outbox.outbox_metrics(conn=conn)
+    status = circuit.circuit_status("whatsapp", conn=conn)
+    table = Table("what", "value", title=f"worker run ({time.monotonic() - started:.1f}s)")
+    table.add_row("provider requests (with retries)", str(len(fake.requests)))
+    table.add_row("answers 429 / 503 (retried) / 500 / dropped", " / ".join(
+        str(fake.answered(a)) for a in ("429", "503", "500", "drop")))
+    table.add_row("sent / failed / unknown", f"{stats.get('sent', 0)} / {stats.get('failed', 0)} / {stats.get('unknown', 0)}")
+    table.add_row("breaker states seen", " -> ".join(states))
+    table.add_row("breaker opened (times)", str(status["times_opened"]))
+    table.add_row("batch released while open", str(stats.get("released", 0)))
+    table.add_row("most deliveries of one message", str(fake.max_deliveries()))
+    table.add_row("outbox_metrics.duplicates_detected", str(metrics["duplicates_detected"]))
+    console.print(table)
+    assert fake.max_deliveries() <= 1, "a message was delivered twice"
+    unknown = outbox.outbox_unknown(1, conn=conn)
+    if unknown:
+        resolved = outbox.outbox_resolve(unknown[0][0], "failed", "demo: not in the provider's history", conn=conn)
+        console.print(f"{metrics['unknown']} outcomes are unknown (500 or dropped after the request left): held for "
+                      f"reconciliation, never resent. An operator resolved one as {resolved['status']} (audited).")
+    console.print("Retries only where the provider surely did not process the request (429, 503, connect errors); "
+                  "the failures of the outage opened the shared breaker, its single probe closed it again.")
+
+
 def _gate_table(gate: dict, title: str) -> Table:
     table = Table("check", "name", "status", "why", title=title)
     for r in gate["reasons"]:
@@ -186,7 +272,7 @@ def _gate_table(gate: dict, title: str) -> Table:
 
 
 def step_governance(conn: psycopg.Connection, console: Console) -> None:
-    console.rule("[bold]5. Governance: GO / NO-GO gates, the guard, the daily report (seed 002)")
+    console.rule("[bold]6. Governance: GO / NO-GO gates, the guard, the daily report (seed 002)")
     flag = "guardrails_canary"
     gate = governance.rollout_gate(flag, conn=conn)
     console.print(_gate_table(gate, f"rollout_gate('{flag}') at phase A: {gate['verdict']} for {gate['next']['step']}"
@@ -233,7 +319,7 @@ def step_governance(conn: psycopg.Connection, console: Console) -> None:
 
 
 STEPS: list[Callable[[psycopg.Connection, Console], None]] = [step_canary, step_allowlist_and_kill, step_events,
-                                                              step_guardrails, step_governance]
+                                                              step_guardrails, step_outbox, step_governance]
 
 
 def run(console: Console | None = None) -> None:

@@ -153,6 +153,27 @@ BY_SQLSTATE.update({cls.sqlstate: cls for cls in (
     HandoffNotFound, HandoffDisabled, InvalidRateLimitSubject, RateLimitIsolation)})
 
 
+
+# Outbox and circuit breaker (PC030-PC039; docs/errors.md).
+class InvalidOutboxArgument(PgCanaryError):
+    sqlstate = "PC030"
+
+
+class OutboundMessageNotFound(PgCanaryError):
+    sqlstate = "PC031"
+
+
+class OutboundStatusConflict(PgCanaryError):
+    sqlstate = "PC032"
+
+
+class InvalidCircuitArgument(PgCanaryError):
+    sqlstate = "PC033"
+
+
+BY_SQLSTATE.update({cls.sqlstate: cls for cls in (
+    InvalidOutboxArgument, OutboundMessageNotFound, OutboundStatusConflict, InvalidCircuitArgument)})
+
 def translate(exc: psycopg.Error) -> Exception:
     """Our own SQLSTATEs become our exception classes; anything else is returned as is."""
     state = getattr(exc, "sqlstate", None) or ""
