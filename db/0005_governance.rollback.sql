@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- The triggers first: the one on feature_flags writes rollout_history, the one on
 -- business_events writes health_late_events, and every flag change or event insert would fail
 -- once those tables are gone. Then the views and functions of functions/governance.sql and

@@ -1,4 +1,5 @@
 -- depends: 0002_business_events 0003_guardrails 0004_outbox
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- Governance and health (seed 002: phases A-D, gaps, stability windows, SLOs, the daily
 -- panel; seed 000 Story 8.4): rollout plans as data, their prerequisites with evidence,
 -- incidents, the history of every step a planned flag took, and the rollup behind the SLO

@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- Governance: rollout plans, GO / NO-GO gates, advance and rollback, prerequisites,
 -- incidents. Docs: docs/governance.md, docs/runbook.md. Tests: tests/sql/governance.test.sql.
 --

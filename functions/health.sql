@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- Health: the seed's daily panel (Q1-Q5) as views, the SLO panel, daily_health_volume() and
 -- daily_health(), and the rollup that keeps them fast at 10M events. Seed 002: "Métricas de
 -- Saúde", "SLOs para Decisão de Escala", "Painel Diário", "Job de Health Check".

@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- Latest event per (type, client) of the last 25 h, for Q1's distinct clients
 -- (functions/health.sql): maintained like the rollup, by service_role.
 ALTER TABLE pgcanary_private.health_last_seen ENABLE ROW LEVEL SECURITY;

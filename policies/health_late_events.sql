@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- Rows inserted into sealed rollup buckets (functions/health.sql): appended by the insert
 -- trigger and folded by refresh_health_rollup, both running as the caller (service_role).
 ALTER TABLE pgcanary_private.health_late_events ENABLE ROW LEVEL SECURITY;

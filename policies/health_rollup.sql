@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- The health rollup (functions/health.sql): written by refresh_health_rollup and by the
 -- refresh folding late events, running as the caller (service_role).
 ALTER TABLE pgcanary_private.health_rollup ENABLE ROW LEVEL SECURITY;

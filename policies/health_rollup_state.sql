@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- The health rollup's coverage (one row): read by the panel, moved by refresh_health_rollup.
 ALTER TABLE pgcanary_private.health_rollup_state ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON TABLE pgcanary_private.health_rollup_state FROM PUBLIC, anon, authenticated, service_role;

@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 ALTER TABLE public.incidents ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON TABLE public.incidents FROM PUBLIC, anon, authenticated;
 -- No DELETE: an incident blocks the rollout gates during its stability window, and deleting

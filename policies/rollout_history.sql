@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 ALTER TABLE public.rollout_history ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON TABLE public.rollout_history FROM PUBLIC, anon, authenticated, service_role;
 -- Append-only: rows come from the SECURITY DEFINER trigger on feature_flags; service_role reads them.

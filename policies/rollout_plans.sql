@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 ALTER TABLE public.rollout_plans ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON TABLE public.rollout_plans FROM PUBLIC, anon, authenticated;
 -- Plans are configuration: the backend and the SQL Editor edit them (docs/governance.md).

@@ -48,6 +48,9 @@ delete from opt_outs;
 delete from opt_out_audit;
 update feature_flags set value = 'false' where flag_key = 'pausar_julia';
 update feature_flags set value = 'true' where flag_key = 'business_events_enabled';
+-- Each planned flag enters its step now (a change through 0% starts a new history row even
+-- when the flag already was at that step), so the windows below count from this transaction.
+update feature_flags set value = '{"enabled": true, "percentage": 0, "force_on": []}' where flag_key in ('business_events_canary', 'guardrails_canary');
 update feature_flags set value = '{"enabled": true, "percentage": 2, "force_on": []}' where flag_key = 'business_events_canary';
 update feature_flags set value = '{"enabled": true, "percentage": 10, "force_on": []}' where flag_key = 'guardrails_canary';
 update incidents set resolved_at = now() - interval '30 days', resolved_by = 'test', resolution = 'test setup',

@@ -178,6 +178,7 @@ drop table public.health_probe;
 
 ------------------------------------------------------------------------------------------
 -- The gate reads the SLOs over its stability period.
+update feature_flags set value = '{"enabled": true, "percentage": 0, "force_on": []}' where flag_key = 'business_events_canary';
 update feature_flags set value = '{"enabled": true, "percentage": 2, "force_on": []}' where flag_key = 'business_events_canary';
 update rollout_history set started_at = started_at - interval '2 days' where flag_key = 'business_events_canary';
 select is(pg_temp.gate_line('business_events_canary', 'OUTBOUND_FALLBACK'), 'FAIL', 'gate: a fallback inside the window is a NO-GO line');
