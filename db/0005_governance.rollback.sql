@@ -22,7 +22,6 @@ DROP FUNCTION IF EXISTS
     pgcanary_private.health_counts(timestamptz, timestamptz), pgcanary_private.health_duplicates(timestamptz, timestamptz),
     pgcanary_private.health_rollup_lock_key(), pgcanary_private.opt_out_intervals(),
     pgcanary_private.outbox_duplicates(timestamptz, timestamptz),
-    pgcanary_private.slo_from_counts(pgcanary_private.health_rollup[], bigint),
     pgcanary_private.slo_values(timestamptz, timestamptz);
 DROP INDEX IF EXISTS public.business_events_invalid_reply_idx;
 DROP TABLE IF EXISTS pgcanary_private.health_rollup, pgcanary_private.health_last_seen,
