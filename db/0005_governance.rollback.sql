@@ -19,9 +19,9 @@ DROP FUNCTION IF EXISTS
     pgcanary_private.require_plan(text), pgcanary_private.gate_slo_reasons(timestamptz, timestamptz),
     pgcanary_private.flag_percentage(jsonb), pgcanary_private.flag_is_on(jsonb),
     pgcanary_private.business_events_health_late(), pgcanary_private.health_clients(timestamptz),
-    pgcanary_private.health_counts(timestamptz, timestamptz), pgcanary_private.health_duplicates(timestamptz, timestamptz),
+    pgcanary_private.health_counts(timestamptz, timestamptz), pgcanary_private.health_outbox_totals(timestamptz, timestamptz),
     pgcanary_private.health_rollup_lock_key(), pgcanary_private.opt_out_intervals(),
-    pgcanary_private.outbox_duplicates(timestamptz, timestamptz),
+    pgcanary_private.outbox_counts(timestamptz, timestamptz),
     pgcanary_private.slo_values(timestamptz, timestamptz);
 DROP INDEX IF EXISTS public.business_events_invalid_reply_idx;
 DROP TABLE IF EXISTS pgcanary_private.health_rollup, pgcanary_private.health_last_seen,

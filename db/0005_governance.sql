@@ -160,17 +160,19 @@ CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(coalesce(f.value -> 'percentag
 -- SLOs and Q1-Q4 group by; to_opted_out is decided when the bucket is counted, from
 -- opt_out_audit (was the client opted out at the event's ts?).
 CREATE TABLE pgcanary_private.health_rollup (
-    bucket        timestamptz NOT NULL,
-    event_type    text        NOT NULL,
-    block_reason  text,
-    channel       text,
-    method        text,
-    invalid_reply boolean     NOT NULL,
-    to_opted_out  boolean     NOT NULL,
-    events        bigint      NOT NULL CHECK (events >= 0)
+    bucket           timestamptz NOT NULL,
+    event_type       text        NOT NULL,
+    block_reason     text,
+    channel          text,
+    method           text,
+    invalid_reply    boolean     NOT NULL,
+    to_opted_out     boolean     NOT NULL,
+    -- an outbound_sent event not written by the outbox (those are counted from the outbox itself)
+    sent_elsewhere   boolean     NOT NULL,
+    events           bigint      NOT NULL CHECK (events >= 0)
 );
 CREATE UNIQUE INDEX health_rollup_key ON pgcanary_private.health_rollup
-    (bucket, event_type, block_reason, channel, method, invalid_reply, to_opted_out) NULLS NOT DISTINCT;
+    (bucket, event_type, block_reason, channel, method, invalid_reply, to_opted_out, sent_elsewhere) NULLS NOT DISTINCT;
 
 -- Q1's COUNT(DISTINCT cliente_id) does not add up across buckets; the latest ts of each
 -- (event_type, client) does: the clients of the last 24 h are those seen since then.
@@ -182,11 +184,15 @@ CREATE TABLE pgcanary_private.health_last_seen (
 );
 CREATE INDEX health_last_seen_ts_idx ON pgcanary_private.health_last_seen (last_ts, event_type);
 
--- Duplicate sends found in the outbox (functions/health.sql, outbox_duplicates), by the
--- 5-minute bucket of the repeating message's sent_at; only buckets with duplicates.
+-- The outbox's sent messages by the 5-minute bucket of sent_at (functions/health.sql,
+-- outbox_counts): how many, how many to a client opted out at the time, how many repeated
+-- an earlier one. The outbox, not the outbound_sent events, is the record of what was sent:
+-- those events follow the business-events rollout (2% of the clients at phase 1).
 CREATE TABLE pgcanary_private.health_outbox_rollup (
     bucket     timestamptz PRIMARY KEY,
-    duplicates bigint      NOT NULL CHECK (duplicates > 0)
+    sent       bigint      NOT NULL CHECK (sent >= 0),
+    leaks      bigint      NOT NULL CHECK (leaks >= 0),
+    duplicates bigint      NOT NULL CHECK (duplicates >= 0)
 );
 
 -- Events inserted into buckets the rollup had already sealed (a backdated INSERT, a

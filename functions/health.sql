@@ -112,8 +112,11 @@ $$;
 -- What the SLOs and Q1-Q4 need to know of each event, decided in one place: the rollup
 -- refresh, the late rows and the live edges all read this view.
 --   invalid_reply: Q3's predicate (a reply attempt, blocked or bypassed, without inbound proof)
---   to_opted_out:  a send that may have reached the client (sent, bypass, legacy fallback, or
---                  an unknown outcome) while the client was opted out
+--   to_opted_out:  a send that may have reached the client while the client was opted out:
+--                  an unknown outcome, or a send, bypass or legacy fallback recorded by anyone
+--                  but the outbox (the outbox's sends are counted from outbound_messages,
+--                  because its outbound_sent events follow the business-events rollout)
+--   sent_elsewhere: an outbound_sent event not written by the outbox, for the same reason
 CREATE OR REPLACE VIEW pgcanary_private.health_event_facts
 WITH (security_invoker = true) AS
 SELECT e.event_id, e.ts, e.event_type, e.cliente_id,
@@ -123,23 +126,26 @@ SELECT e.event_id, e.ts, e.event_type, e.cliente_id,
        e.event_props ->> 'method' AS method,
        coalesce(e.event_type IN ('outbound_blocked', 'outbound_bypass') AND (e.event_props ->> 'method') = 'reply'
                 AND ((e.event_props ->> 'inbound_interaction_id') IS NULL OR e.conversation_id IS NULL), false) AS invalid_reply,
-       o.cliente_id IS NOT NULL AS to_opted_out
+       o.cliente_id IS NOT NULL AS to_opted_out,
+       e.event_type = 'outbound_sent' AND e.source <> 'outbox' AS sent_elsewhere
 FROM public.business_events AS e
 LEFT JOIN pgcanary_private.opt_out_intervals() AS o
-       ON e.event_type IN ('outbound_sent', 'outbound_bypass', 'outbound_fallback', 'outbound_unknown_outcome')
+       ON (e.event_type = 'outbound_unknown_outcome'
+           OR (e.event_type IN ('outbound_sent', 'outbound_bypass', 'outbound_fallback') AND e.source <> 'outbox'))
       AND o.cliente_id = e.cliente_id AND e.ts >= o.opted_from AND e.ts < o.opted_until;
 REVOKE ALL ON pgcanary_private.health_event_facts FROM PUBLIC, anon, authenticated;
 GRANT SELECT ON pgcanary_private.health_event_facts TO service_role;
 
 ------------------------------------------------------------------------------------------
--- SLO duplicatas_detectadas, from the outbox: a sent message that repeats another sent
--- message of the same client, method and template created less than 60 minutes before it
--- (the outbox's default dedupe window), or that carries a provider message id an earlier
--- sent message already had. Counted by the 5-minute bucket of the repeating message's
--- sent_at. The candidates it is compared with are found through the outbox's BRIN index on
--- sent_at: a message created at most 60 minutes before b.created_at was sent after then.
-CREATE OR REPLACE FUNCTION pgcanary_private.outbox_duplicates(since timestamptz, until timestamptz)
-RETURNS TABLE (bucket timestamptz, duplicates bigint)
+-- The outbox's sent messages over [since, until), by the 5-minute bucket of sent_at: how
+-- many (the denominator of provider_error_rate), how many went to a client opted out at
+-- sent_at (outbound_to_opted_out), and how many repeat an earlier one (duplicatas_detectadas:
+-- a sent message of the same client, method and template created less than 60 minutes
+-- before it, the outbox's default dedupe window, or one carrying a provider message id an
+-- earlier sent message had). Rows come through the outbox's BRIN index on sent_at; a
+-- message created at most 60 minutes before b.created_at was sent after that.
+CREATE OR REPLACE FUNCTION pgcanary_private.outbox_counts(since timestamptz, until timestamptz)
+RETURNS TABLE (bucket timestamptz, sent bigint, leaks bigint, duplicates bigint)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -153,19 +159,27 @@ AS $$
                m.sent_at, m.provider_message_id
         FROM public.outbound_messages AS m
         WHERE m.status = 'sent' AND m.sent_at < until
-          AND m.sent_at >= (SELECT min(b.created_at) - interval '60 minutes' FROM b))
+          AND m.sent_at >= (SELECT min(b.created_at) - interval '60 minutes' FROM b)),
     -- Two semi-joins rather than one WHERE with OR: an OR of EXISTS is run per row.
-    SELECT date_bin('5 minutes', d.sent_at, TIMESTAMPTZ '2000-01-01 00:00:00+00'), count(*)
-    FROM (SELECT b.id, b.sent_at FROM b
-          WHERE EXISTS (SELECT 1 FROM a
-                        WHERE a.cliente_id = b.cliente_id AND a.method = b.method AND a.template_ref = b.template_ref
-                          AND a.id <> b.id AND a.created_at > b.created_at - interval '60 minutes'
-                          AND (a.created_at, a.id) < (b.created_at, b.id))
-          UNION
-          SELECT b.id, b.sent_at FROM b
-          WHERE b.provider_message_id IS NOT NULL
-            AND EXISTS (SELECT 1 FROM a WHERE a.provider_message_id = b.provider_message_id
-                                          AND (a.sent_at, a.id) < (b.sent_at, b.id))) AS d
+    dup AS (
+        SELECT b.id FROM b
+        WHERE EXISTS (SELECT 1 FROM a
+                      WHERE a.cliente_id = b.cliente_id AND a.method = b.method AND a.template_ref = b.template_ref
+                        AND a.id <> b.id AND a.created_at > b.created_at - interval '60 minutes'
+                        AND (a.created_at, a.id) < (b.created_at, b.id))
+        UNION
+        SELECT b.id FROM b
+        WHERE b.provider_message_id IS NOT NULL
+          AND EXISTS (SELECT 1 FROM a WHERE a.provider_message_id = b.provider_message_id
+                                        AND (a.sent_at, a.id) < (b.sent_at, b.id))),
+    leak AS (
+        SELECT DISTINCT b.id FROM b
+        JOIN pgcanary_private.opt_out_intervals() AS o
+          ON o.cliente_id = b.cliente_id AND b.sent_at >= o.opted_from AND b.sent_at < o.opted_until)
+    SELECT date_bin('5 minutes', b.sent_at, TIMESTAMPTZ '2000-01-01 00:00:00+00'), count(*),
+           count(*) FILTER (WHERE b.id IN (SELECT leak.id FROM leak)),
+           count(*) FILTER (WHERE b.id IN (SELECT dup.id FROM dup))
+    FROM b
     GROUP BY 1
 $$;
 
@@ -213,14 +227,15 @@ BEGIN
         DELETE FROM pgcanary_private.health_rollup AS r WHERE r.bucket >= from_ OR r.bucket < keep_from;
         DELETE FROM pgcanary_private.health_outbox_rollup AS r WHERE r.bucket >= from_ OR r.bucket < keep_from;
     END IF;
-    INSERT INTO pgcanary_private.health_outbox_rollup (bucket, duplicates)
-    SELECT d.bucket, d.duplicates FROM pgcanary_private.outbox_duplicates(from_, new_seal) AS d;
+    INSERT INTO pgcanary_private.health_outbox_rollup (bucket, sent, leaks, duplicates)
+    SELECT d.bucket, d.sent, d.leaks, d.duplicates FROM pgcanary_private.outbox_counts(from_, new_seal) AS d;
     INSERT INTO pgcanary_private.health_rollup
-        (bucket, event_type, block_reason, channel, method, invalid_reply, to_opted_out, events)
-    SELECT f.bucket, f.event_type, f.block_reason, f.channel, f.method, f.invalid_reply, f.to_opted_out, count(*)
+        (bucket, event_type, block_reason, channel, method, invalid_reply, to_opted_out, sent_elsewhere, events)
+    SELECT f.bucket, f.event_type, f.block_reason, f.channel, f.method, f.invalid_reply, f.to_opted_out, f.sent_elsewhere,
+           count(*)
     FROM pgcanary_private.health_event_facts AS f
     WHERE f.ts >= from_ AND f.ts < new_seal
-    GROUP BY 1, 2, 3, 4, 5, 6, 7;
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
     SELECT coalesce(sum(r.events), 0) INTO counted FROM pgcanary_private.health_rollup AS r WHERE r.bucket >= from_;
     INSERT INTO pgcanary_private.health_last_seen AS s (event_type, cliente_id, last_ts)
     SELECT e.event_type, e.cliente_id, max(e.ts)
@@ -230,13 +245,14 @@ BEGIN
     ON CONFLICT (event_type, cliente_id) DO UPDATE SET last_ts = greatest(s.last_ts, EXCLUDED.last_ts);
     -- Late rows the recount did not cover join their buckets; the others were just recounted.
     INSERT INTO pgcanary_private.health_rollup AS r
-        (bucket, event_type, block_reason, channel, method, invalid_reply, to_opted_out, events)
-    SELECT f.bucket, f.event_type, f.block_reason, f.channel, f.method, f.invalid_reply, f.to_opted_out, count(*)
+        (bucket, event_type, block_reason, channel, method, invalid_reply, to_opted_out, sent_elsewhere, events)
+    SELECT f.bucket, f.event_type, f.block_reason, f.channel, f.method, f.invalid_reply, f.to_opted_out, f.sent_elsewhere,
+           count(*)
     FROM pgcanary_private.health_late_events AS l
     JOIN pgcanary_private.health_event_facts AS f ON f.event_id = l.event_id AND f.ts = l.ts
     WHERE l.ts >= keep_from AND l.ts < from_
-    GROUP BY 1, 2, 3, 4, 5, 6, 7
-    ON CONFLICT (bucket, event_type, block_reason, channel, method, invalid_reply, to_opted_out)
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+    ON CONFLICT (bucket, event_type, block_reason, channel, method, invalid_reply, to_opted_out, sent_elsewhere)
     DO UPDATE SET events = r.events + EXCLUDED.events;
     INSERT INTO pgcanary_private.health_last_seen AS s (event_type, cliente_id, last_ts)
     SELECT e.event_type, e.cliente_id, max(e.ts)
@@ -305,36 +321,40 @@ BEGIN
                 st.sealed_until);
     IF st.sealed_until IS NULL OR lo IS NULL OR hi IS NULL OR lo >= hi THEN
         RETURN QUERY
-        SELECT f.bucket, f.event_type, f.block_reason, f.channel, f.method, f.invalid_reply, f.to_opted_out, count(*)
+        SELECT f.bucket, f.event_type, f.block_reason, f.channel, f.method, f.invalid_reply, f.to_opted_out,
+               f.sent_elsewhere, count(*)
         FROM pgcanary_private.health_event_facts AS f
         WHERE f.ts >= health_counts.since AND f.ts < health_counts.until
-        GROUP BY 1, 2, 3, 4, 5, 6, 7;
+        GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
         RETURN;
     END IF;
     RETURN QUERY
-    SELECT f.bucket, f.event_type, f.block_reason, f.channel, f.method, f.invalid_reply, f.to_opted_out, count(*)
+    SELECT f.bucket, f.event_type, f.block_reason, f.channel, f.method, f.invalid_reply, f.to_opted_out,
+           f.sent_elsewhere, count(*)
     FROM pgcanary_private.health_event_facts AS f
     WHERE f.ts >= health_counts.since AND f.ts < lo
-    GROUP BY 1, 2, 3, 4, 5, 6, 7
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
     UNION ALL
     SELECT r.* FROM pgcanary_private.health_rollup AS r WHERE r.bucket >= lo AND r.bucket < hi
     UNION ALL
-    SELECT f.bucket, f.event_type, f.block_reason, f.channel, f.method, f.invalid_reply, f.to_opted_out, count(*)
+    SELECT f.bucket, f.event_type, f.block_reason, f.channel, f.method, f.invalid_reply, f.to_opted_out,
+           f.sent_elsewhere, count(*)
     FROM pgcanary_private.health_late_events AS l
     JOIN pgcanary_private.health_event_facts AS f ON f.event_id = l.event_id AND f.ts = l.ts
     WHERE l.ts >= lo AND l.ts < hi
-    GROUP BY 1, 2, 3, 4, 5, 6, 7
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
     UNION ALL
-    SELECT f.bucket, f.event_type, f.block_reason, f.channel, f.method, f.invalid_reply, f.to_opted_out, count(*)
+    SELECT f.bucket, f.event_type, f.block_reason, f.channel, f.method, f.invalid_reply, f.to_opted_out,
+           f.sent_elsewhere, count(*)
     FROM pgcanary_private.health_event_facts AS f
     WHERE f.ts >= hi AND f.ts < health_counts.until
-    GROUP BY 1, 2, 3, 4, 5, 6, 7;
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
 END
 $$;
 
--- Duplicates over [since, until): closed buckets from the rollup, the edges live.
-CREATE OR REPLACE FUNCTION pgcanary_private.health_duplicates(since timestamptz, until timestamptz)
-RETURNS bigint
+-- The outbox's counts over [since, until): closed buckets from the rollup, the edges live.
+CREATE OR REPLACE FUNCTION pgcanary_private.health_outbox_totals(since timestamptz, until timestamptz)
+RETURNS TABLE (sent bigint, leaks bigint, duplicates bigint)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -345,33 +365,42 @@ DECLARE
     hi    timestamptz;
 BEGIN
     SELECT s.* INTO st FROM pgcanary_private.health_rollup_state AS s;
-    lo := date_bin('5 minutes', health_duplicates.since, epoch);
-    IF lo < health_duplicates.since THEN
+    lo := date_bin('5 minutes', health_outbox_totals.since, epoch);
+    IF lo < health_outbox_totals.since THEN
         lo := lo + interval '5 minutes';
     END IF;
     lo := greatest(lo, st.covered_from);
-    hi := least(CASE WHEN isfinite(health_duplicates.until) THEN date_bin('5 minutes', health_duplicates.until, epoch) END,
+    hi := least(CASE WHEN isfinite(health_outbox_totals.until) THEN date_bin('5 minutes', health_outbox_totals.until, epoch) END,
                 st.sealed_until);
     IF st.sealed_until IS NULL OR lo IS NULL OR hi IS NULL OR lo >= hi THEN
-        RETURN (SELECT coalesce(sum(d.duplicates), 0) FROM pgcanary_private.outbox_duplicates(since, until) AS d);
+        RETURN QUERY SELECT coalesce(sum(d.sent), 0)::bigint, coalesce(sum(d.leaks), 0)::bigint, coalesce(sum(d.duplicates), 0)::bigint
+                     FROM pgcanary_private.outbox_counts(since, until) AS d;
+        RETURN;
     END IF;
-    RETURN (SELECT coalesce(sum(d.duplicates), 0) FROM pgcanary_private.outbox_duplicates(since, lo) AS d)
-         + (SELECT coalesce(sum(r.duplicates), 0) FROM pgcanary_private.health_outbox_rollup AS r
-            WHERE r.bucket >= lo AND r.bucket < hi)
-         + (SELECT coalesce(sum(d.duplicates), 0) FROM pgcanary_private.outbox_duplicates(hi, until) AS d);
+    RETURN QUERY
+    SELECT coalesce(sum(x.sent), 0)::bigint, coalesce(sum(x.leaks), 0)::bigint, coalesce(sum(x.duplicates), 0)::bigint
+    FROM (SELECT d.sent, d.leaks, d.duplicates FROM pgcanary_private.outbox_counts(since, lo) AS d
+          UNION ALL
+          SELECT r.sent, r.leaks, r.duplicates FROM pgcanary_private.health_outbox_rollup AS r
+          WHERE r.bucket >= lo AND r.bucket < hi
+          UNION ALL
+          SELECT d.sent, d.leaks, d.duplicates FROM pgcanary_private.outbox_counts(hi, until) AS d) AS x;
 END
 $$;
 
 ------------------------------------------------------------------------------------------
--- The SLOs (seed 002, "SLOs para Decisão de Escala"), over any period, from its counts.
---   OUTBOUND_FALLBACK       outbound_fallback events                                  = 0
---   invalid_reply_attempts  reply attempts without inbound proof (Q3's predicate)     = 0
---   outbound_to_opted_out   sends that may have reached an opted-out client           = 0
---   provider_error_rate     provider failures / send attempts, in percent             < 1%
---                           failures: outbound_failed, outbound_unknown_outcome, and Q4's
---                           blocks (provider_error, timeout, circuit_open); attempts: those
---                           plus outbound_sent
---   duplicatas_detectadas   repeated sends found in the outbox (outbox_duplicates)        = 0
+-- The SLOs (seed 002, "SLOs para Decisão de Escala"), over any period.
+--   OUTBOUND_FALLBACK       outbound_fallback events                                      = 0
+--   invalid_reply_attempts  reply attempts without inbound proof (Q3's predicate)         = 0
+--   outbound_to_opted_out   sends that may have reached a client opted out at the time:   = 0
+--                           the outbox's sent messages, unknown outcomes, and sends,
+--                           bypasses and legacy fallbacks recorded outside the outbox
+--   provider_error_rate     failures / attempts, in percent                               < 1%
+--                           failures: outbound_failed and outbound_unknown_outcome (always
+--                           recorded by the outbox) and Q4's blocks (provider_error, timeout,
+--                           circuit_open); attempts: those plus the outbox's sent messages and
+--                           outbound_sent events recorded outside the outbox
+--   duplicatas_detectadas   repeated sends found in the outbox (outbox_counts)            = 0
 -- One pass over the period's counts (some 50,000 bucket rows for a 7-day gate at a million
 -- events a day): five sums, no grouping.
 CREATE OR REPLACE FUNCTION pgcanary_private.slo_values(since timestamptz, until timestamptz)
@@ -379,15 +408,17 @@ RETURNS TABLE (ord integer, slo text, value numeric, threshold text, status text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH agg AS (
+    WITH ev AS (
         SELECT coalesce(sum(c.events) FILTER (WHERE c.event_type = 'outbound_fallback'), 0) AS fallback,
                coalesce(sum(c.events) FILTER (WHERE c.invalid_reply), 0) AS invalid,
                coalesce(sum(c.events) FILTER (WHERE c.to_opted_out), 0) AS leaks,
                coalesce(sum(c.events) FILTER (WHERE c.event_type IN ('outbound_failed', 'outbound_unknown_outcome')
                    OR (c.event_type = 'outbound_blocked' AND c.block_reason IN ('provider_error', 'timeout', 'circuit_open'))), 0) AS errors,
-               coalesce(sum(c.events) FILTER (WHERE c.event_type = 'outbound_sent'), 0) AS sent,
-               pgcanary_private.health_duplicates(since, until) AS duplicates
-        FROM pgcanary_private.health_counts(since, until) AS c)
+               coalesce(sum(c.events) FILTER (WHERE c.sent_elsewhere), 0) AS sent
+        FROM pgcanary_private.health_counts(since, until) AS c),
+    agg AS (
+        SELECT ev.fallback, ev.invalid, ev.leaks + ob.leaks AS leaks, ev.errors, ev.sent + ob.sent AS sent, ob.duplicates
+        FROM ev CROSS JOIN pgcanary_private.health_outbox_totals(since, until) AS ob)
     SELECT 1, 'OUTBOUND_FALLBACK', fallback, '= 0', CASE WHEN fallback = 0 THEN 'OK' ELSE 'ALERT' END,
            'legacy fallback sends (Q5): a call site not migrated' FROM agg
     UNION ALL

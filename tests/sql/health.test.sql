@@ -4,7 +4,7 @@
 -- lines of the gate, and who may read what. now() is fixed in this transaction, so times
 -- are written relative to it.
 begin;
-select plan(60);
+select plan(65);
 
 -- Start from no events, no opt-outs, no incidents and an empty rollup, whatever ran before in
 -- this database (all rolled back at the end).
@@ -160,6 +160,36 @@ select is(pg_temp.slo('duplicatas_detectadas'), '2 = 0 ALERT', 'SLO duplicatas_d
 select bag_eq('select * from daily_health_volume()', 'select * from health_q1_volume',
     'daily_health_volume = Q1 after a rebuild');
 delete from outbound_messages where dedupe_key like 'dup-%';
+select public.refresh_health_rollup(rebuild => true);
+
+-- The outbox is the record of what was sent: its outbound_sent events follow the
+-- business-events rollout (a few percent of the clients early on), so they are not what the
+-- SLOs count; outbound_failed and outbound_unknown_outcome are always recorded, and count.
+update pgcanary_private.health_rollup_state set covered_from = null, sealed_until = null;
+select (select value from health_slo_panel where slo = 'outbound_to_opted_out') as leaks_before,
+       (select detail from health_slo_panel where slo = 'provider_error_rate') as rate_before \gset
+select opt_out(md5('client-30')::uuid, 'whatsapp_keyword');
+update opt_out_audit set changed_at = now() - interval '2 hours' where cliente_id = md5('client-30')::uuid;
+insert into outbound_messages (dedupe_key, cliente_id, method, template_ref, status, created_at, sent_at) values
+    ('obx-leak', md5('client-30')::uuid, 'followup', null, 'sent', now() - interval '50 minutes', now() - interval '50 minutes'),
+    ('obx-ok-1', md5('client-31')::uuid, 'followup', null, 'sent', now() - interval '50 minutes', now() - interval '50 minutes'),
+    ('obx-ok-2', md5('client-32')::uuid, 'followup', null, 'sent', now() - interval '40 minutes', now() - interval '40 minutes');
+insert into business_events (ts, event_type, cliente_id, event_props, source) values
+    (now() - interval '50 minutes', 'outbound_sent', md5('client-30')::uuid, '{"method": "followup", "channel": "whatsapp"}', 'outbox');
+select is((select value from health_slo_panel where slo = 'outbound_to_opted_out'), :'leaks_before'::numeric + 1,
+    'SLO outbound_to_opted_out: an outbox message sent after the opt-out counts once (its outbox event is not counted again)');
+select is((select detail from health_slo_panel where slo = 'provider_error_rate'),
+    regexp_replace(:'rate_before', '/ ([0-9]+) send', '/ ' || (substring(:'rate_before' from '/ ([0-9]+) send')::int + 3) || ' send'),
+    'SLO provider_error_rate: the outbox''s sent messages are the attempts, not its outbound_sent events');
+insert into business_events (ts, event_type, cliente_id, event_props, source) values
+    (now() - interval '30 minutes', 'outbound_unknown_outcome', md5('client-30')::uuid, '{"method": "followup"}', 'outbox');
+select is((select value from health_slo_panel where slo = 'outbound_to_opted_out'), :'leaks_before'::numeric + 2,
+    'SLO outbound_to_opted_out: an unknown outcome to an opted-out client counts (it may have arrived)');
+select is(public.refresh_health_rollup(rebuild => true) ->> 'rebuilt', 'true', 'rebuild with outbox sends in the window');
+select is((select value from health_slo_panel where slo = 'outbound_to_opted_out'), :'leaks_before'::numeric + 2,
+    'SLO outbound_to_opted_out: the rollup keeps the outbox leak');
+delete from outbound_messages where dedupe_key like 'obx-%';
+delete from business_events where cliente_id = md5('client-30')::uuid;
 select public.refresh_health_rollup(rebuild => true);
 
 -- The whole panel: ALERT with one line per failing SLO.
