@@ -9,8 +9,10 @@ SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 --   PC014 invalid maintenance argument    PC019 business_events exists already (db/0002)
 --
 -- One path for every row: whoever writes business_events (emit_event, emit_events,
--- record_event, emit_event_trigger, a raw INSERT in the SQL Editor), the BEFORE trigger
--- business_events_before_write validates the type and props and scrubs phone numbers.
+-- record_event, emit_event_trigger, a raw INSERT or UPDATE in the SQL Editor), the table's
+-- BEFORE triggers (business_events_before_insert / _before_update, both running the function
+-- business_events_before_write) validate the type and props and scrub phone numbers. The
+-- insert trigger's WHEN clause lets rows that need nothing through without a plpgsql call.
 
 ------------------------------------------------------------------------------------------
 -- PII. A phone number is kept only as telefone_prefix: its first 4 digits. Four digits are

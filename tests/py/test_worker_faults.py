@@ -123,8 +123,11 @@ def test_a_worker_killed_mid_batch_leaves_unknowns_that_are_never_resent(outbox_
     enqueue(outbox_db, 600, "kill")
     with FakeProvider(latency=0.02) as fake:
         victim = spawn(outbox_db, fake, "victim", "--batch-size", "100", "--lease-seconds", "6", "--max-idle", "30")
-        wait_until(lambda: count(outbox_db, "select count(*) from outbound_messages where status = 'sent' "
-                                            "and lease_owner = 'victim'") >= 10, 60, "the victim to send some")
+        # Mid-batch: it has sent some of its batch and still holds the rest.
+        wait_until(lambda: count(outbox_db, "select count(*) filter (where status = 'sent') >= 10 "
+                                            "and count(*) filter (where status = 'sending') >= 10 "
+                                            "from outbound_messages where lease_owner = 'victim'"),
+                   60, "the victim to be in the middle of a batch")
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait(timeout=10)
         held = count(outbox_db, "select count(*) from outbound_messages where status = 'sending' and lease_owner = 'victim'")
