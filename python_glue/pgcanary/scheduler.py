@@ -25,7 +25,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from slack_sdk.webhook import WebhookClient
 
-from pgcanary import db, events, governance, health, rate_limits, slack
+from pgcanary import events, governance, health, outbox, rate_limits, slack
 
 log = logging.getLogger("pgcanary.scheduler")
 
@@ -99,7 +99,7 @@ def job_rate_limit_cleanup(ctx: Context) -> dict[str, Any]:
 
 def job_outbox_lease_reaper(ctx: Context) -> dict[str, Any]:
     # Leases that ran out while sending become unknown (never resent automatically).
-    return {"expired": db.rpc("outbox_expire_leases", {})}
+    return {"expired": outbox.outbox_expire_leases()}
 
 
 JOBS: dict[str, Callable[[Context], dict[str, Any]]] = {
