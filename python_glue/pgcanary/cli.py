@@ -121,6 +121,72 @@ def audit(flag: Optional[str] = typer.Argument(None), limit: int = typer.Option(
 
 
 @app.command()
+def drill(flag: str = typer.Option("guardrails_canary", "--flag", help="The canary the rollback step moves."),
+          record: bool = typer.Option(False, "--record", help="Write the outcome to prerequisite D2 of the flag."),
+          as_json: bool = typer.Option(False, "--json", help="Print the evidence as JSON.")):
+    """Run the incident playbook (seed 002, D2) in a rolled-back transaction and print the evidence."""
+    from pgcanary.drill import run_drill, to_json
+
+    try:
+        with psycopg.connect(db.database_url(), autocommit=True, **db.connect_kwargs()) as conn:
+            result = run_drill(conn, flag, record=record)
+    except (PgCanaryError, psycopg.Error, RuntimeError, ValueError) as exc:
+        _fail(exc)
+    if as_json:
+        console.print_json(to_json(result))
+    else:
+        table = Table("step", "action", "observed", "ok", title=f"playbook drill on {result.database} ({result.started_at})")
+        for s in result.steps:
+            table.add_row(s.name, s.action, s.observed, "[green]OK[/]" if s.ok else "[bold red]FAILED[/]")
+        console.print(table)
+        console.print("Nothing was changed: every step ran in one transaction, rolled back.")
+        console.print("[bold]Evidence for D2:[/]")
+        console.print(result.evidence(), soft_wrap=True)
+        if result.recorded:
+            console.print(f"Recorded: {flag} D2 = {result.recorded['status']} (set_by {result.recorded['set_by']}).")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def scheduler(config: Optional[str] = typer.Option(None, "--config", envvar="PGCANARY_SCHEDULE",
+                                                   help="Schedule file (default: pgcanary/schedule.toml)."),
+              once: Optional[str] = typer.Option(None, "--once", help="Run this one job now and exit."),
+              list_jobs: bool = typer.Option(False, "--list", help="Print the schedule and exit.")):
+    """Run the periodic jobs (guard, health rollup, daily health, reports, cleanups) on their cron schedule."""
+    import logging
+
+    from pgcanary import scheduler as sched
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    os.environ.setdefault("PGCANARY_ACTOR", "scheduler")
+    try:
+        cfg = sched.load_config(config)
+    except (OSError, ValueError) as exc:
+        _fail(exc)
+    if list_jobs:
+        table = Table("job", "trigger", title=f"schedule ({cfg.timezone})")
+        for name, trigger in cfg.triggers.items():
+            table.add_row(name, str(trigger))
+        console.print(table)
+        return
+    ctx = sched.context_from_env(cfg)
+    if once:
+        if once not in sched.JOBS:
+            _fail(ValueError(f"unknown job {once!r}; known: {', '.join(sorted(sched.JOBS))}"))
+        ok = sched.run_job(once, sched.JOBS[once], ctx) is not None
+        db.close_pool()
+        raise typer.Exit(0 if ok else 1)
+    runner = sched.build_scheduler(cfg, ctx)
+    try:
+        runner.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        db.close_pool()
+
+
+@app.command()
 def worker(
     worker_id: Optional[str] = typer.Option(None, "--worker-id", help="Default: host:pid."),
     batch_size: int = typer.Option(50, "--batch-size", min=1, max=1000),

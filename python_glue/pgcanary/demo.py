@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pgcanary import db, events, flags, guardrails, slack
+from pgcanary import db, events, flags, governance, guardrails, health, scheduler, slack
+from pgcanary.errors import RolloutNoGo
 from pgcanary.migrate import migrate
 from pgcanary.throwaway import ThrowawayPostgres
 
@@ -262,8 +263,63 @@ def step_outbox(conn: psycopg.Connection, console: Console) -> None:
                   "the failures of the outage opened the shared breaker, its single probe closed it again.")
 
 
+def _gate_table(gate: dict, title: str) -> Table:
+    table = Table("check", "name", "status", "why", title=title)
+    for r in gate["reasons"]:
+        status = "[green]OK[/]" if r["status"] == "OK" else "[bold red]FAIL[/]"
+        table.add_row(r["check"], r["name"], status, r["message"])
+    return table
+
+
+def step_governance(conn: psycopg.Connection, console: Console) -> None:
+    console.rule("[bold]6. Governance: GO / NO-GO gates, the guard, the daily report (seed 002)")
+    flag = "guardrails_canary"
+    gate = governance.rollout_gate(flag, conn=conn)
+    console.print(_gate_table(gate, f"rollout_gate('{flag}') at phase A: {gate['verdict']} for {gate['next']['step']}"
+                                    f" ({gate['next']['percentage']}%)"))
+    try:
+        governance.advance_rollout(flag, "demo: straight to B", conn=conn)
+    except RolloutNoGo as exc:
+        console.print(f"advance_rollout refused ([bold]{exc.sqlstate}[/]): {exc.message}", highlight=False)
+
+    console.print("Closing the gaps with evidence, and a simulated clock: each step's start is moved back "
+                  "by its window (the demo cannot wait 24 h).")
+    governance.set_prerequisite(flag, "B1", "met", "toggle_campanhas on/off/status tested (demo)", conn=conn)
+    governance.set_prerequisite(flag, "B2", "met", "outbox retries 429/503 with backoff (demo)", conn=conn)
+    conn.execute("update rollout_history set started_at = started_at - interval '24 hours' where flag_key = %s", (flag,))
+    gate = governance.rollout_gate(flag, conn=conn)
+    done = governance.advance_rollout(flag, "demo: B1, B2 met, 24 h stable at 10%", conn=conn)
+    console.print(f"A -> B: gate {gate['verdict']}, advanced {done['from_percentage']}% -> {done['to_percentage']}%.")
+    governance.set_prerequisite(flag, "C1", "met", "outbound_messages dedupe (demo)", conn=conn)
+    conn.execute("update rollout_history set started_at = started_at - interval '48 hours' where flag_key = %s", (flag,))
+    done = governance.advance_rollout(flag, "demo: C1 met, 48 h stable at 25%", conn=conn)
+    console.print(f"B -> C: advanced {done['from_percentage']}% -> {done['to_percentage']}%.")
+
+    console.print("Injecting a leak: a client opts out, then a message to them is recorded as sent.")
+    leaked = conn.execute("select id from demo_clients order by id desc limit 1").fetchone()[0]
+    guardrails.opt_out(leaked, "whatsapp_keyword", conn=conn)
+    conn.execute("select pgcanary_private.record_event('outbound_sent', %s::uuid, null, "
+                 "'{\"method\": \"campaign\", \"channel\": \"whatsapp\"}', 'demo')", (leaked,))
+    summary = governance.guard_tick(conn=conn)
+    again = governance.guard_tick(conn=conn)
+    status = flags.get_rollout_status(flag, conn=conn)
+    paused = conn.execute("select value from feature_flags where flag_key = 'pausar_julia'").fetchone()[0]
+    console.print(f"guard_tick: {summary['action']} (outbound_to_opted_out = {summary['outbound_to_opted_out']}); "
+                  f"{flag} now {status['percentage']}%, pausar_julia = {paused}, P0 incident #{summary['incident_id']}; "
+                  f"a second tick: {again['action']}.")
+    console.print("The guard's Slack alert (the scheduler posts it):")
+    console.print(scheduler.format_guard_alert(summary), markup=False, highlight=False)
+    gate = governance.rollout_gate(flag, conn=conn)
+    console.print(f"Every gate is now {gate['verdict']}: " + "; ".join(gate["blocking"][:2]), highlight=False)
+
+    health.refresh_health_rollup(conn=conn)
+    report = health.daily_health(conn=conn)
+    console.print("The daily report, as the scheduler posts it to Slack:")
+    console.print(health.format_daily_health(report), markup=False, highlight=False)
+
+
 STEPS: list[Callable[[psycopg.Connection, Console], None]] = [step_canary, step_allowlist_and_kill, step_events,
-                                                              step_guardrails, step_outbox]
+                                                              step_guardrails, step_outbox, step_governance]
 
 
 def run(console: Console | None = None) -> None:

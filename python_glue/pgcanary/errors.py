@@ -67,6 +67,46 @@ BY_SQLSTATE.update({cls.sqlstate: cls for cls in (UnknownEventType, InvalidEvent
                                                   BusinessEventsTableExists)})
 
 
+# Governance (functions/governance.sql), PC040-PC049.
+class RolloutNoGo(PgCanaryError):
+    """advance_rollout refused: the gate says NO-GO (the reasons are in the message, the whole
+    gate in the detail)."""
+    sqlstate = "PC040"
+
+
+class RolloutPlanNotFound(PgCanaryError):
+    sqlstate = "PC041"
+
+
+class RolloutAtLastStep(PgCanaryError):
+    sqlstate = "PC042"
+
+
+class PrerequisiteNotFound(PgCanaryError):
+    sqlstate = "PC043"
+
+
+class InvalidPrerequisite(PgCanaryError):
+    sqlstate = "PC044"
+
+
+class InvalidRollback(PgCanaryError):
+    sqlstate = "PC045"
+
+
+class IncidentNotFound(PgCanaryError):
+    sqlstate = "PC046"
+
+
+class InvalidIncident(PgCanaryError):
+    sqlstate = "PC047"
+
+
+BY_SQLSTATE.update({cls.sqlstate: cls for cls in (
+    RolloutNoGo, RolloutPlanNotFound, RolloutAtLastStep, PrerequisiteNotFound, InvalidPrerequisite,
+    InvalidRollback, IncidentNotFound, InvalidIncident)})
+
+
 # Guardrails, rate limits, external handoff (PC020-PC029; docs/errors.md).
 class InvalidPhone(PgCanaryError):
     sqlstate = "PC020"
