@@ -3,7 +3,7 @@
 -- trigger, the seed's Q1-Q5 verbatim, rollout metrics with and without the rollup,
 -- partitions and retention, and the RPC contract as PostgREST calls it.
 begin;
-select plan(138);
+select plan(140);
 
 -- A clean slate inside this transaction (rolled back at the end).
 delete from public.business_events;
@@ -253,9 +253,15 @@ select is(pgcanary_private.scrub_pii(pgcanary_private.scrub_pii('{"telefone": "+
 select is(array(select k from unnest(string_to_array(substring(pg_get_functiondef('pgcanary_private.scrub_pii_walk(jsonb, boolean)'::regprocedure)
                                                      from 'phone_keys constant text\[\] := ARRAY\[([^]]*)\]'), ',')) raw,
                      lateral (select btrim(btrim(raw), E'\n ''') as k) x
-                where pgcanary_private.scrub_pii(jsonb_build_object(k, '12')) <> '{"telefone_prefix": "12"}'
-                   or pgcanary_private.scrub_pii(jsonb_build_object(upper(k), '12')) <> '{"telefone_prefix": "12"}'),
+                where k <> 'telefone_prefix'  -- an already scrubbed prefix is let through: see the next assertion
+                  and (pgcanary_private.scrub_pii(jsonb_build_object(k, '12')) <> '{"telefone_prefix": "12"}'
+                   or pgcanary_private.scrub_pii(jsonb_build_object(upper(k), '12')) <> '{"telefone_prefix": "12"}')),
           '{}'::text[], 'the fast pre-test lets every phone key through to the walk');
+select is(pgcanary_private.scrub_pii('{"telefone_prefix": "551198", "a": {"TELEFONE_PREFIX": "5511987"}}'),
+          '{"a": {"telefone_prefix": "5511"}, "telefone_prefix": "5511"}',
+          'a telefone_prefix longer than 4 digits is still cut to 4 at any depth');
+select is(pgcanary_private.scrub_pii('{"telefone_prefix": "5511", "block_reason": "opted_out"}'),
+          '{"telefone_prefix": "5511", "block_reason": "opted_out"}', 'a scrubbed telefone_prefix passes the fast path unchanged');
 select is(substring(pg_get_functiondef('pgcanary_private.scrub_pii(jsonb)'::regprocedure) from '!~\* ''([^'']+)'''),
           substring(pg_get_functiondef('pgcanary_private.business_events_before_write()'::regprocedure) from '~\* ''([^'']+)'''),
           'the trigger''s inlined pre-test is the same regex as scrub_pii''s');
