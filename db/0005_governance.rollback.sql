@@ -20,7 +20,8 @@ DROP FUNCTION IF EXISTS
     pgcanary_private.flag_percentage(jsonb), pgcanary_private.flag_is_on(jsonb),
     pgcanary_private.business_events_health_late(), pgcanary_private.health_clients(timestamptz),
     pgcanary_private.health_counts(timestamptz, timestamptz), pgcanary_private.health_outbox_totals(timestamptz, timestamptz),
-    pgcanary_private.health_rollup_lock_key(), pgcanary_private.opt_out_intervals(),
+    pgcanary_private.health_rollup_lock_key(), pgcanary_private.health_rollup_window(timestamptz, timestamptz),
+    pgcanary_private.opt_out_intervals(),
     pgcanary_private.outbox_counts(timestamptz, timestamptz),
     pgcanary_private.slo_values(timestamptz, timestamptz);
 DROP INDEX IF EXISTS public.business_events_invalid_reply_idx;

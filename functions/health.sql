@@ -298,6 +298,32 @@ CREATE OR REPLACE TRIGGER business_events_health_late
     FOR EACH ROW WHEN (NEW.ts < statement_timestamp() - interval '5 minutes')
     EXECUTE FUNCTION pgcanary_private.business_events_health_late();
 
+-- The part of [since, until) the rollup serves: whole 5-minute buckets from covered_from up
+-- to the seal. lo and hi are NULL (or lo >= hi) when the rollup cannot serve any of it, and
+-- the caller then counts everything live. Shared by health_counts and health_outbox_totals.
+CREATE OR REPLACE FUNCTION pgcanary_private.health_rollup_window(since timestamptz, until timestamptz,
+                                                                  OUT lo timestamptz, OUT hi timestamptz)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    epoch constant timestamptz := TIMESTAMPTZ '2000-01-01 00:00:00+00';
+    st    pgcanary_private.health_rollup_state;
+BEGIN
+    SELECT s.* INTO st FROM pgcanary_private.health_rollup_state AS s;
+    IF st.sealed_until IS NULL THEN
+        RETURN;
+    END IF;
+    lo := date_bin('5 minutes', health_rollup_window.since, epoch);
+    IF lo < health_rollup_window.since THEN
+        lo := lo + interval '5 minutes';
+    END IF;
+    lo := greatest(lo, st.covered_from);
+    hi := least(CASE WHEN isfinite(health_rollup_window.until) THEN date_bin('5 minutes', health_rollup_window.until, epoch) END,
+                st.sealed_until);
+END
+$$;
+
 -- The rollup's rows for [since, until): closed buckets from the rollup, the edges (before the
 -- first whole bucket, after the seal) counted live. Without a usable rollup, all live.
 CREATE OR REPLACE FUNCTION pgcanary_private.health_counts(since timestamptz, until timestamptz)
@@ -306,20 +332,11 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    epoch constant timestamptz := TIMESTAMPTZ '2000-01-01 00:00:00+00';
-    st    pgcanary_private.health_rollup_state;
-    lo    timestamptz;
-    hi    timestamptz;
+    lo timestamptz;
+    hi timestamptz;
 BEGIN
-    SELECT s.* INTO st FROM pgcanary_private.health_rollup_state AS s;
-    lo := date_bin('5 minutes', health_counts.since, epoch);
-    IF lo < health_counts.since THEN
-        lo := lo + interval '5 minutes';
-    END IF;
-    lo := greatest(lo, st.covered_from);
-    hi := least(CASE WHEN isfinite(health_counts.until) THEN date_bin('5 minutes', health_counts.until, epoch) END,
-                st.sealed_until);
-    IF st.sealed_until IS NULL OR lo IS NULL OR hi IS NULL OR lo >= hi THEN
+    SELECT w.lo, w.hi INTO lo, hi FROM pgcanary_private.health_rollup_window(health_counts.since, health_counts.until) AS w;
+    IF lo IS NULL OR hi IS NULL OR lo >= hi THEN
         RETURN QUERY
         SELECT f.bucket, f.event_type, f.block_reason, f.channel, f.method, f.invalid_reply, f.to_opted_out,
                f.sent_elsewhere, count(*)
@@ -359,20 +376,11 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    epoch constant timestamptz := TIMESTAMPTZ '2000-01-01 00:00:00+00';
-    st    pgcanary_private.health_rollup_state;
-    lo    timestamptz;
-    hi    timestamptz;
+    lo timestamptz;
+    hi timestamptz;
 BEGIN
-    SELECT s.* INTO st FROM pgcanary_private.health_rollup_state AS s;
-    lo := date_bin('5 minutes', health_outbox_totals.since, epoch);
-    IF lo < health_outbox_totals.since THEN
-        lo := lo + interval '5 minutes';
-    END IF;
-    lo := greatest(lo, st.covered_from);
-    hi := least(CASE WHEN isfinite(health_outbox_totals.until) THEN date_bin('5 minutes', health_outbox_totals.until, epoch) END,
-                st.sealed_until);
-    IF st.sealed_until IS NULL OR lo IS NULL OR hi IS NULL OR lo >= hi THEN
+    SELECT w.lo, w.hi INTO lo, hi FROM pgcanary_private.health_rollup_window(health_outbox_totals.since, health_outbox_totals.until) AS w;
+    IF lo IS NULL OR hi IS NULL OR lo >= hi THEN
         RETURN QUERY SELECT coalesce(sum(d.sent), 0)::bigint, coalesce(sum(d.leaks), 0)::bigint, coalesce(sum(d.duplicates), 0)::bigint
                      FROM pgcanary_private.outbox_counts(since, until) AS d;
         RETURN;
