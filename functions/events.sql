@@ -88,21 +88,36 @@ BEGIN
 END
 $$;
 
--- Fast path first: most props hold no phone key and no long run of digits, and one regex
--- over their text costs less than walking them. The regex is a superset of what the walk
--- changes: every phone key contains one of its stems right before '":' (a key, not a value
--- such as "channel": "whatsapp"), and every phone-looking value is such a run of digits.
--- A regex alternating the 18 exact keys cost 3x more (bench/README: ~14 us against ~4 us).
--- An already scrubbed "telefone_prefix" of at most 4 digits is let through (lookahead): the
--- guardrail's outbound_blocked events carry one, and walking them to rewrite "5511" as "5511"
--- cost ~45 us of a ~120 us blocked check.
+-- Fast path: props that the walk would leave unchanged, told in C without a plpgsql call,
+-- so that it can also serve as the insert trigger's WHEN clause (below). It is a superset
+-- test: it may send clean props to the walk, never props the walk would change. Clean means
+--   * no top-level key is a phone key, except a "telefone_prefix" already cut to 1-4 digits
+--     (the guardrail's outbound_blocked events carry one);
+--   * in the text form: no run of 10+ phone characters (every phone-looking value is one),
+--     no uppercase letter (so that every key compared above was already lower case, as the
+--     walk compares them), and no nested object or array (the key test sees one level).
+-- The list of keys repeats scrub_pii_walk's phone_keys without telefone_prefix; a test
+-- feeds every key of the walk, in both cases, to this function.
+-- Why not one regex over the text (the previous form): PG's regex engine took ~17 us per
+-- row for the stem alternation with a lookahead; this takes ~5 (bench/README.md).
+-- The body must stay one `SELECT <expression on $1>`: sync_event_type_trigger copies it.
+CREATE OR REPLACE FUNCTION pgcanary_private.props_pii_free(event_props jsonb)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$SELECT NOT $1 ?| '{telefone,telefone_cliente,telefone_medico,phone,phone_number,phonenumber,celular,whatsapp,whatsapp_number,wa_id,msisdn,mobile,fone,tel,remote_jid,remotejid,numero_telefone}'::text[]
+   AND coalesce($1 ->> 'telefone_prefix' ~ '^[0-9]{1,4}$' AND jsonb_typeof($1 -> 'telefone_prefix') = 'string', NOT $1 ? 'telefone_prefix')
+   AND $1::text !~ '[0-9][0-9 ().+-]{8,}[0-9]|[A-Z]|.[[{]'$$;
+COMMENT ON FUNCTION pgcanary_private.props_pii_free(jsonb) IS
+    'True when scrub_pii would return these props unchanged (a fast superset test: false sends them to the walk).';
+
 CREATE OR REPLACE FUNCTION pgcanary_private.scrub_pii(event_props jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF event_props::text !~* '[0-9][0-9 ().+-]{8,}[0-9]|"(?!telefone_prefix": "[0-9]{0,4}")[^"]*(fone|phone|celular|whatsapp|wa_id|msisdn|mobile|tel|jid)[a-z_]*":' THEN
+    IF pgcanary_private.props_pii_free(event_props) THEN
         RETURN event_props;
     END IF;
     RETURN pgcanary_private.scrub_pii_walk(event_props, false);
@@ -171,23 +186,26 @@ $$;
 
 -- The one path of every row that needs anything (see business_events_before_insert's WHEN
 -- below). The first test only accepts what validate_event accepts; when it fails,
--- validate_event decides and raises its error (one set of rules and messages).
+-- validate_event decides and raises its error (one set of rules and messages). The source
+-- rule was a CHECK constraint until db/0006 (which says why it moved here).
 CREATE OR REPLACE FUNCTION pgcanary_private.business_events_before_write()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF NOT coalesce(char_length(NEW.source) BETWEEN 1 AND 63, false) THEN
+        RAISE EXCEPTION 'source must be 1 to 63 characters, got %', coalesce(char_length(NEW.source) || ' characters', 'null')
+            USING ERRCODE = 'PC011', HINT = 'Name the writer: backend, trigger, sql, or a capability such as guardrails.';
+    END IF;
     IF jsonb_typeof(NEW.event_props) IS DISTINCT FROM 'object' OR pg_column_size(NEW.event_props) > 8192
        OR NOT EXISTS (SELECT FROM public.business_event_types AS t WHERE t.event_type = NEW.event_type) THEN
         PERFORM pgcanary_private.validate_event(NEW.event_type, NEW.event_props);
     END IF;
-    -- scrub_pii's fast test, inlined: the nested call cost more than the test (~4 us of a
-    -- ~17 us trigger). tests/sql/events.test.sql checks both regexes are the same text.
     IF NEW.event_props IS NULL THEN
         NEW.event_props := '{}';
-    ELSIF NEW.event_props::text ~* '[0-9][0-9 ().+-]{8,}[0-9]|"(?!telefone_prefix": "[0-9]{0,4}")[^"]*(fone|phone|celular|whatsapp|wa_id|msisdn|mobile|tel|jid)[a-z_]*":' THEN
-        NEW.event_props := pgcanary_private.scrub_pii_walk(NEW.event_props, false);
+    ELSE
+        NEW.event_props := pgcanary_private.scrub_pii(NEW.event_props);
     END IF;
     IF TG_OP = 'INSERT' AND NEW.ts < clock_timestamp() - interval '5 minutes' THEN
         PERFORM pgcanary_private.count_late_event(NEW.ts, NEW.event_type);
@@ -198,10 +216,13 @@ $$;
 
 -- The trigger function is the authority, but a plpgsql trigger costs ~20 us per row. Most
 -- rows need nothing from it, and the WHEN clause (evaluated in C) says so: a registered type,
--- object props under the limit, nothing phone-like (the same regex as scrub_pii), not
--- backdated. Every other row goes through the function, so a stale list of types only costs
--- speed, never correctness: a type registered since the list was made takes the slow path.
--- The list is rebuilt on every migrate (below) and by register_event_type.
+-- object props under the limit, a source of 1-63 characters, props_pii_free (its body,
+-- copied in), not backdated. Every
+-- other row goes through the function, so a stale list of types only costs speed, never
+-- correctness: a type registered since the list was made takes the slow path. The list is
+-- rebuilt on every migrate (below) and by register_event_type.
+-- Postgres parses a WHEN clause again for every statement (about 1 us per 100 bytes of
+-- constants), so it holds nothing that is not needed.
 -- SECURITY DEFINER: replacing a trigger needs the table owner; register_event_type runs as
 -- service_role. lock_timeout: never queue writers behind this DDL for long.
 CREATE OR REPLACE FUNCTION pgcanary_private.sync_event_type_trigger()
@@ -210,16 +231,19 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET lock_timeout = '3s'
 AS $$
+DECLARE
+    pii_free text := (SELECT replace(regexp_replace(p.prosrc, '^\s*SELECT\s+', ''), '$1', '(NEW.event_props)')
+                        FROM pg_catalog.pg_proc AS p
+                       WHERE p.oid = 'pgcanary_private.props_pii_free(jsonb)'::pg_catalog.regprocedure);
 BEGIN
     EXECUTE format(
         'CREATE OR REPLACE TRIGGER business_events_before_insert BEFORE INSERT ON public.business_events FOR EACH ROW '
         'WHEN (NOT coalesce(NEW.event_type = ANY (%L::text[]) AND jsonb_typeof(NEW.event_props) = ''object'' '
-        'AND pg_catalog.pg_column_size(NEW.event_props) <= 8192 '
-        'AND NEW.event_props::text !~* %L '
-        'AND NEW.ts >= pg_catalog.clock_timestamp() - interval ''5 minutes'', false)) '
+        'AND pg_catalog.pg_column_size(NEW.event_props) <= 8192 AND pg_catalog.char_length(NEW.source) BETWEEN 1 AND 63 '
+        'AND NEW.ts >= pg_catalog.clock_timestamp() - interval ''5 minutes'' AND %s, false)) '
         'EXECUTE FUNCTION pgcanary_private.business_events_before_write()',
         (SELECT coalesce(array_agg(t.event_type ORDER BY t.event_type), '{}') FROM public.business_event_types AS t),
-        '[0-9][0-9 ().+-]{8,}[0-9]|"(?!telefone_prefix": "[0-9]{0,4}")[^"]*(fone|phone|celular|whatsapp|wa_id|msisdn|mobile|tel|jid)[a-z_]*":');
+        pii_free);
 END
 $$;
 COMMENT ON FUNCTION pgcanary_private.sync_event_type_trigger() IS
@@ -257,21 +281,53 @@ $$;
 COMMENT ON FUNCTION pgcanary_private.record_event(text, uuid, uuid, jsonb, text) IS
     'Writes one business event whatever the rollout (for safety events: guardrails, outbox). Validates (PC010-PC012), scrubs phones, returns event_id.';
 
+-- Hot path. One plpgsql function, no nested calls: should_emit_event -> is_enabled ->
+-- record_event cost ~25 us more per call than the same work written out here (each nested
+-- function pays its call, its search_path switch and an exception block's subtransaction).
+-- The decision is should_emit_event's, rule for rule, as in emit_events below;
+-- tests/sql/events.test.sql compares all three on 1,000 clients under every kind of flag
+-- value. Change them together. The write goes through the table's triggers like any other.
 CREATE OR REPLACE FUNCTION public.emit_event(event_type text, cliente_id uuid DEFAULT NULL,
                                              conversation_id uuid DEFAULT NULL, event_props jsonb DEFAULT '{}')
 RETURNS uuid
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    master jsonb;
+    v      jsonb;
+    pct    jsonb;
+    id     uuid;
 BEGIN
-    IF emit_event.cliente_id IS NOT NULL
-       AND NOT public.should_emit_event(emit_event.cliente_id, emit_event.event_type) THEN
-        -- Skipped by the rollout, but bad input is refused all the same.
-        PERFORM pgcanary_private.validate_event(emit_event.event_type, emit_event.event_props);
-        RETURN NULL;
+    IF emit_event.cliente_id IS NOT NULL THEN
+        SELECT (SELECT f.value FROM public.feature_flags AS f WHERE f.flag_key = 'business_events_enabled'),
+               (SELECT f.value FROM public.feature_flags AS f WHERE f.flag_key = 'business_events_canary')
+          INTO master, v;
+        pct := coalesce(v -> 'percentage', v -> 'canary_pct');
+        -- Fails closed: no branch can raise, whatever the stored values hold.
+        IF (master IS NOT NULL AND master <> 'true'::jsonb AND (master -> 'enabled') IS DISTINCT FROM 'true'::jsonb)
+           OR NOT (CASE
+                   WHEN v IS NULL OR jsonb_typeof(v) <> 'object' THEN coalesce(v = 'true'::jsonb, false)
+                   WHEN (v -> 'enabled') IS DISTINCT FROM 'true'::jsonb
+                        OR (v ? 'force_on' AND jsonb_typeof(v -> 'force_on') <> 'array')
+                        OR jsonb_typeof(v -> 'salt') NOT IN ('string', 'null')
+                        OR (v ? 'percentage' AND v ? 'canary_pct')
+                        OR (pct IS NOT NULL AND NOT (jsonb_typeof(pct) = 'number'
+                            AND pct::numeric BETWEEN 0 AND 100 AND pct::numeric = trunc(pct::numeric))) THEN false
+                   WHEN (v -> 'force_on') ? emit_event.cliente_id::text THEN true
+                   WHEN pct IS NULL THEN NOT v ? 'force_on'
+                   ELSE (('x' || substr(md5(coalesce((v ->> 'salt') || ':', '') || emit_event.cliente_id::text), 1, 8))::bit(32)::bigint % 100)
+                        < pct::numeric
+                   END) THEN
+            -- Skipped by the rollout, but bad input is refused all the same.
+            PERFORM pgcanary_private.validate_event(emit_event.event_type, emit_event.event_props);
+            RETURN NULL;
+        END IF;
     END IF;
-    RETURN pgcanary_private.record_event(emit_event.event_type, emit_event.cliente_id, emit_event.conversation_id,
-                                         emit_event.event_props, 'backend');
+    INSERT INTO public.business_events (event_type, cliente_id, conversation_id, event_props, source)
+    VALUES (emit_event.event_type, emit_event.cliente_id, emit_event.conversation_id, emit_event.event_props, 'backend')
+    RETURNING business_events.event_id INTO id;
+    RETURN id;
 END
 $$;
 COMMENT ON FUNCTION public.emit_event(text, uuid, uuid, jsonb) IS

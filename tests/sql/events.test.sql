@@ -3,7 +3,7 @@
 -- trigger, the seed's Q1-Q5 verbatim, rollout metrics with and without the rollup,
 -- partitions and retention, and the RPC contract as PostgREST calls it.
 begin;
-select plan(140);
+select plan(143);
 
 -- A clean slate inside this transaction (rolled back at the end).
 delete from public.business_events;
@@ -124,7 +124,7 @@ select is((select count(*) from public.business_events where event_type = 'offer
           (select count(*) filter (where public.should_emit_event(id, 'offer_made')) from clients),
           'emit_events wrote one row per emitted id');
 
--- The batch reads the rollout once and decides inline: it must agree with should_emit_event
+-- The batch and emit_event read the rollout themselves and decide inline: they must agree with should_emit_event
 -- for every kind of flag value, valid or not (the write-time validation is switched off
 -- inside this transaction to store the invalid ones).
 alter table public.feature_flags disable trigger feature_flags_before_write;
@@ -155,13 +155,17 @@ begin
         update public.feature_flags set value = cfg.canary::jsonb where flag_key = 'business_events_canary';
         if (select array_agg(x is not null order by n) from unnest(public.emit_events(batch)) with ordinality u(x, n))
            is distinct from (select array_agg(public.should_emit_event(id, 'offer_made') order by g) from clients) then
-            bad := bad || (cfg.master || ' / ' || cfg.canary);
+            bad := bad || ('emit_events: ' || cfg.master || ' / ' || cfg.canary);
+        end if;
+        if (select array_agg(public.emit_event('offer_made', id) is not null order by g) from clients)
+           is distinct from (select array_agg(public.should_emit_event(id, 'offer_made') order by g) from clients) then
+            bad := bad || ('emit_event: ' || cfg.master || ' / ' || cfg.canary);
         end if;
     end loop;
     return bad;
 end $$;
 select is(pg_temp.gate_disagreements(), '{}'::text[],
-          'emit_events and should_emit_event agree under 26 flag values (valid, invalid, master off)');
+          'emit_events, emit_event and should_emit_event agree under 26 flag values (valid, invalid, master off)');
 alter table public.feature_flags enable trigger feature_flags_before_write;
 alter table public.feature_flags enable trigger feature_flags_sync_alias;
 update public.feature_flags set value = 'true' where flag_key = 'business_events_enabled';
@@ -200,6 +204,13 @@ select throws_ok($$insert into public.business_events (event_type, event_props) 
                  'a raw INSERT of array props is refused with PC011');
 select throws_ok($$insert into public.business_events (event_type) values (null)$$, 'PC011', null,
                  'a raw INSERT without a type is refused with PC011');
+select throws_ok($$insert into public.business_events (event_type, source) values ('opt_in', '')$$, 'PC011',
+                 'source must be 1 to 63 characters, got 0 characters', 'a raw INSERT with an empty source is refused with PC011');
+select throws_ok($$insert into public.business_events (event_type, source) values ('opt_in', repeat('s', 64))$$, 'PC011', null,
+                 'a raw INSERT with a 64-character source is refused with PC011');
+select throws_ok($$do $b$ begin insert into public.business_events (event_type) values ('opt_in');
+                                  update public.business_events set source = ''; end $b$ $$, 'PC011', null,
+                 'an UPDATE to an empty source is refused with PC011');
 select throws_ok($$select public.emit_events('{"event_type": "opt_in"}')$$, 'PC011', 'events must be a JSON array of event objects, got a JSON object',
                  'emit_events refuses a non-array with PC011');
 select throws_ok($$select public.emit_events(null)$$, 'PC011', null, 'emit_events refuses NULL with PC011');
@@ -262,13 +273,14 @@ select is(pgcanary_private.scrub_pii('{"telefone_prefix": "551198", "a": {"TELEF
           'a telefone_prefix longer than 4 digits is still cut to 4 at any depth');
 select is(pgcanary_private.scrub_pii('{"telefone_prefix": "5511", "block_reason": "opted_out"}'),
           '{"telefone_prefix": "5511", "block_reason": "opted_out"}', 'a scrubbed telefone_prefix passes the fast path unchanged');
-select is(substring(pg_get_functiondef('pgcanary_private.scrub_pii(jsonb)'::regprocedure) from '!~\* ''([^'']+)'''),
-          substring(pg_get_functiondef('pgcanary_private.business_events_before_write()'::regprocedure) from '~\* ''([^'']+)'''),
-          'the trigger''s inlined pre-test is the same regex as scrub_pii''s');
-select is(substring(pg_get_functiondef('pgcanary_private.scrub_pii(jsonb)'::regprocedure) from '!~\* ''([^'']+)'''),
+select is(substring((select prosrc from pg_proc where oid = 'pgcanary_private.props_pii_free(jsonb)'::regprocedure) from '!~ ''([^'']+)'''),
           substring(pg_get_triggerdef((select oid from pg_trigger where tgrelid = 'public.business_events'::regclass
-                                       and tgname = 'business_events_before_insert')) from '!~\* ''([^'']+)'''),
-          'the insert trigger''s WHEN clause uses the same regex as scrub_pii');
+                                       and tgname = 'business_events_before_insert')) from '!~ ''([^'']+)'''),
+          'the insert trigger''s WHEN clause uses props_pii_free''s regex');
+select is(substring((select prosrc from pg_proc where oid = 'pgcanary_private.props_pii_free(jsonb)'::regprocedure) from '\?\| ''([^'']+)'''),
+          substring(pg_get_triggerdef((select oid from pg_trigger where tgrelid = 'public.business_events'::regclass
+                                       and tgname = 'business_events_before_insert')) from '\?\| ''([^'']+)'''),
+          'the insert trigger''s WHEN clause uses props_pii_free''s phone keys');
 select is((select array_agg(t order by t) from unnest(string_to_array(substring(pg_get_triggerdef((select oid from pg_trigger
                where tgrelid = 'public.business_events'::regclass and tgname = 'business_events_before_insert'))
                from 'ANY \(''\{([^}]*)\}'''), ',')) t), (select array_agg(event_type order by event_type) from public.business_event_types),
