@@ -88,9 +88,9 @@ BEGIN
 END
 $$;
 
--- Fast path: props that the walk would leave unchanged, told in C without a plpgsql call,
--- so that it can also serve as the insert trigger's WHEN clause (below). It is a superset
--- test: it may send clean props to the walk, never props the walk would change. Clean means
+-- Fast path: props that the walk would leave unchanged, told by one expression in C. It is
+-- a superset test: it may send clean props to the walk, never props the walk would change.
+-- Clean means
 --   * no top-level key is a phone key, except a "telefone_prefix" already cut to 1-4 digits
 --     (the guardrail's outbound_blocked events carry one);
 --   * in the text form: no run of 10+ phone characters (every phone-looking value is one),
@@ -99,8 +99,10 @@ $$;
 -- The list of keys repeats scrub_pii_walk's phone_keys without telefone_prefix; a test
 -- feeds every key of the walk, in both cases, to this function.
 -- Why not one regex over the text (the previous form): PG's regex engine took ~17 us per
--- row for the stem alternation with a lookahead; this takes ~5 (bench/README.md).
--- The body must stay one `SELECT <expression on $1>`: sync_event_type_trigger copies it.
+-- row for the stem alternation with a lookahead; this takes under 1.
+-- The writer functions below (record_event, emit_event, emit_events) repeat this expression
+-- on their `props` inside their INSERT: a call here from there costs ~30 us (the function is
+-- planned again on every call). tests/sql/events.test.sql checks that each holds this body.
 CREATE OR REPLACE FUNCTION pgcanary_private.props_pii_free(event_props jsonb)
 RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -209,124 +211,176 @@ BEGIN
     END IF;
     IF TG_OP = 'INSERT' AND NEW.ts < clock_timestamp() - interval '5 minutes' THEN
         PERFORM pgcanary_private.count_late_event(NEW.ts, NEW.event_type);
+        -- The health rollup's 5-minute buckets (functions/health.sql, governance) have the
+        -- same problem; the call is skipped while that capability is rolled back.
+        IF to_regprocedure('pgcanary_private.note_health_late(uuid, timestamptz)') IS NOT NULL THEN
+            PERFORM pgcanary_private.note_health_late(NEW.event_id, NEW.ts);
+        END IF;
     END IF;
     RETURN NEW;
 END
 $$;
 
--- The trigger function is the authority, but a plpgsql trigger costs ~20 us per row. Most
--- rows need nothing from it, and the WHEN clause (evaluated in C) says so: a registered type,
--- object props under the limit, a source of 1-63 characters, props_pii_free (its body,
--- copied in), not backdated. Every
--- other row goes through the function, so a stale list of types only costs speed, never
--- correctness: a type registered since the list was made takes the slow path. The list is
--- rebuilt on every migrate (below) and by register_event_type.
--- Postgres parses a WHEN clause again for every statement (about 1 us per 100 bytes of
--- constants), so it holds nothing that is not needed.
--- SECURITY DEFINER: replacing a trigger needs the table owner; register_event_type runs as
--- service_role. lock_timeout: never queue writers behind this DDL for long.
-CREATE OR REPLACE FUNCTION pgcanary_private.sync_event_type_trigger()
-RETURNS void
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-SET lock_timeout = '3s'
-AS $$
-DECLARE
-    pii_free text := (SELECT replace(regexp_replace(p.prosrc, '^\s*SELECT\s+', ''), '$1', '(NEW.event_props)')
-                        FROM pg_catalog.pg_proc AS p
-                       WHERE p.oid = 'pgcanary_private.props_pii_free(jsonb)'::pg_catalog.regprocedure);
-BEGIN
-    EXECUTE format(
-        'CREATE OR REPLACE TRIGGER business_events_before_insert BEFORE INSERT ON public.business_events FOR EACH ROW '
-        'WHEN (NOT coalesce(NEW.event_type = ANY (%L::text[]) AND jsonb_typeof(NEW.event_props) = ''object'' '
-        'AND pg_catalog.pg_column_size(NEW.event_props) <= 8192 AND pg_catalog.char_length(NEW.source) BETWEEN 1 AND 63 '
-        'AND NEW.ts >= pg_catalog.clock_timestamp() - interval ''5 minutes'' AND %s, false)) '
-        'EXECUTE FUNCTION pgcanary_private.business_events_before_write()',
-        (SELECT coalesce(array_agg(t.event_type ORDER BY t.event_type), '{}') FROM public.business_event_types AS t),
-        pii_free);
-END
-$$;
-COMMENT ON FUNCTION pgcanary_private.sync_event_type_trigger() IS
-    'Rebuilds the WHEN clause of business_events_before_insert with the registered types (a fast path; the trigger function stays the authority).';
-
+-- Which rows the trigger function checks: every row not written by pgcanary_writer. Rows of
+-- pgcanary_writer were validated and scrubbed by the statement that wrote them (record_event,
+-- emit_event, emit_events run as that role; db/0006 says why nobody else can), and carry
+-- ts = clock_timestamp(), so they are never backdated. The WHEN clause holds no constant
+-- worth parsing: Postgres parses it again for every statement, and the previous one (the
+-- type list and the PII test) cost ~20 us per one-row insert.
+DROP FUNCTION IF EXISTS pgcanary_private.sync_event_type_trigger();
 DROP TRIGGER IF EXISTS business_events_before_write ON public.business_events;
-SELECT pgcanary_private.sync_event_type_trigger();
+CREATE OR REPLACE TRIGGER business_events_before_insert
+    BEFORE INSERT ON public.business_events
+    FOR EACH ROW WHEN (current_user <> 'pgcanary_writer')
+    EXECUTE FUNCTION pgcanary_private.business_events_before_write();
 -- Updates are rare (events are append-only for service_role): always checked.
 CREATE OR REPLACE TRIGGER business_events_before_update
     BEFORE UPDATE ON public.business_events
     FOR EACH ROW EXECUTE FUNCTION pgcanary_private.business_events_before_write();
 
 ------------------------------------------------------------------------------------------
--- Emission.
-
--- The contract other capabilities use (guardrails, outbox): always writes, no rollout gate
--- (a safety event must never be dropped by the canary). Validation and scrubbing happen in
--- the BEFORE trigger, the one place every path goes through.
-CREATE OR REPLACE FUNCTION pgcanary_private.record_event(event_type text, cliente_id uuid, conversation_id uuid,
-                                                         event_props jsonb, source text)
-RETURNS uuid
-LANGUAGE plpgsql VOLATILE
+-- The rollout of backend events, as a gate row (db/0006): what should_emit_event decides,
+-- rule for rule, written as "bucket < percentage, or in force_on". It is recomputed by a
+-- statement trigger on feature_flags in the transaction of every flag write; flag writes
+-- are serialised by feature_flags_lock_statement, and this runs after the statement with a
+-- fresh snapshot, so it always reads the latest committed flags. tests/sql/events.test.sql
+-- compares emit_event and emit_events with should_emit_event under 26 kinds of flag values.
+-- SECURITY DEFINER: flag writers (service_role, the SQL Editor) hold no grant on the gate.
+CREATE OR REPLACE FUNCTION pgcanary_private.refresh_event_gate()
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    id uuid;
+    master  jsonb;
+    v       jsonb;
+    pct     jsonb;
+    percent integer := 0;            -- nobody, unless a rule below says otherwise
+    allow   jsonb := '[]'::jsonb;
+    salt    text;
 BEGIN
-    INSERT INTO public.business_events (event_type, cliente_id, conversation_id, event_props, source)
-    VALUES (record_event.event_type, record_event.cliente_id, record_event.conversation_id,
-            record_event.event_props, coalesce(record_event.source, 'backend'))
+    SELECT f.value INTO master FROM public.feature_flags AS f WHERE f.flag_key = 'business_events_enabled';
+    SELECT f.value INTO v FROM public.feature_flags AS f WHERE f.flag_key = 'business_events_canary';
+    pct := coalesce(v -> 'percentage', v -> 'canary_pct');
+    IF master IS NOT NULL AND master <> 'true'::jsonb AND (master -> 'enabled') IS DISTINCT FROM 'true'::jsonb THEN
+        NULL;  -- the master switch is off
+    ELSIF v IS NULL OR jsonb_typeof(v) <> 'object' THEN
+        percent := CASE WHEN v = 'true'::jsonb THEN 100 ELSE 0 END;
+    ELSIF (v -> 'enabled') IS DISTINCT FROM 'true'::jsonb
+          OR (v ? 'force_on' AND jsonb_typeof(v -> 'force_on') <> 'array')
+          OR jsonb_typeof(v -> 'salt') NOT IN ('string', 'null')
+          OR (v ? 'percentage' AND v ? 'canary_pct')
+          OR (pct IS NOT NULL AND NOT (jsonb_typeof(pct) = 'number'
+              AND pct::numeric BETWEEN 0 AND 100 AND pct::numeric = trunc(pct::numeric))) THEN
+        NULL;  -- off, or unreadable: fails closed
+    ELSE
+        allow := coalesce(v -> 'force_on', '[]'::jsonb);
+        salt := v ->> 'salt';
+        percent := CASE WHEN pct IS NULL THEN CASE WHEN v ? 'force_on' THEN 0 ELSE 100 END ELSE pct::numeric::integer END;
+    END IF;
+    INSERT INTO pgcanary_private.business_event_gate AS g (cohort, percentage, salt, force_on, refreshed_at)
+    VALUES ('business_events', percent, salt, allow, clock_timestamp())
+    ON CONFLICT (cohort) DO UPDATE
+       SET percentage = EXCLUDED.percentage, salt = EXCLUDED.salt, force_on = EXCLUDED.force_on,
+           refreshed_at = EXCLUDED.refreshed_at;
+END
+$$;
+COMMENT ON FUNCTION pgcanary_private.refresh_event_gate() IS
+    'Recomputes business_event_gate from feature_flags (business_events_enabled, business_events_canary); run by a statement trigger on every flag write.';
+
+CREATE OR REPLACE FUNCTION pgcanary_private.feature_flags_event_gate()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM pgcanary_private.refresh_event_gate();
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE TRIGGER feature_flags_event_gate
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON public.feature_flags
+    FOR EACH STATEMENT EXECUTE FUNCTION pgcanary_private.feature_flags_event_gate();
+SELECT pgcanary_private.refresh_event_gate();
+
+------------------------------------------------------------------------------------------
+-- Emission. The three writers run as pgcanary_writer (SECURITY DEFINER, db/0006): each
+-- validates and scrubs its rows inside the INSERT that writes them, so that the table's
+-- trigger can let them through (see business_events_before_insert). Their rows carry the
+-- moment they were written (clock_timestamp()), not the start of the caller's transaction:
+-- a row is never older than its insert, so no rollup hour is sealed before it arrives. The INSERT takes the
+-- type from the registry, so an unknown type, props that are not an object or over the
+-- limit write nothing; validate_event then says which rule was broken (one set of messages).
+-- props_pii_free's body is written out on `props` (see there why); a test checks each copy.
+
+-- The contract other capabilities use (guardrails, outbox, emit_event_trigger): always
+-- writes, no rollout gate (a safety event must never be dropped by the canary).
+CREATE OR REPLACE FUNCTION pgcanary_private.record_event(event_type text, cliente_id uuid, conversation_id uuid,
+                                                         event_props jsonb, source text)
+RETURNS uuid
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    props jsonb := coalesce(record_event.event_props, '{}'::jsonb);
+    src   text := coalesce(record_event.source, 'backend');
+    id    uuid;
+BEGIN
+    INSERT INTO public.business_events (ts, event_type, cliente_id, conversation_id, event_props, source)
+    SELECT clock_timestamp(), t.event_type, record_event.cliente_id, record_event.conversation_id,
+           CASE WHEN NOT props ?| '{telefone,telefone_cliente,telefone_medico,phone,phone_number,phonenumber,celular,whatsapp,whatsapp_number,wa_id,msisdn,mobile,fone,tel,remote_jid,remotejid,numero_telefone}'::text[]
+                       AND coalesce(props ->> 'telefone_prefix' ~ '^[0-9]{1,4}$' AND jsonb_typeof(props -> 'telefone_prefix') = 'string', NOT props ? 'telefone_prefix')
+                       AND props::text !~ '[0-9][0-9 ().+-]{8,}[0-9]|[A-Z]|.[[{]'
+                THEN props ELSE pgcanary_private.scrub_pii_walk(props, false) END,
+           src
+      FROM public.business_event_types AS t
+     WHERE t.event_type = record_event.event_type
+       AND jsonb_typeof(props) = 'object' AND pg_column_size(props) <= 8192 AND char_length(src) BETWEEN 1 AND 63
     RETURNING business_events.event_id INTO id;
+    IF id IS NULL THEN
+        PERFORM pgcanary_private.validate_event(record_event.event_type, props);
+        RAISE EXCEPTION 'source must be 1 to 63 characters, got %', char_length(src)
+            USING ERRCODE = 'PC011', HINT = 'Name the writer: backend, trigger, sql, or a capability such as guardrails.';
+    END IF;
     RETURN id;
 END
 $$;
 COMMENT ON FUNCTION pgcanary_private.record_event(text, uuid, uuid, jsonb, text) IS
     'Writes one business event whatever the rollout (for safety events: guardrails, outbox). Validates (PC010-PC012), scrubs phones, returns event_id.';
 
--- Hot path. One plpgsql function, no nested calls: should_emit_event -> is_enabled ->
--- record_event cost ~25 us more per call than the same work written out here (each nested
--- function pays its call, its search_path switch and an exception block's subtransaction).
--- The decision is should_emit_event's, rule for rule, as in emit_events below;
--- tests/sql/events.test.sql compares all three on 1,000 clients under every kind of flag
--- value. Change them together. The write goes through the table's triggers like any other.
+-- Hot path: one INSERT that reads the rollout's gate row (refresh_event_gate), the type's
+-- registry row and the props, and writes the event when the client is in. Nothing is
+-- written when the rollout skips the client, and then validate_event still refuses bad
+-- input. Events without a cliente_id are always written (seed 8.2).
 CREATE OR REPLACE FUNCTION public.emit_event(event_type text, cliente_id uuid DEFAULT NULL,
                                              conversation_id uuid DEFAULT NULL, event_props jsonb DEFAULT '{}')
 RETURNS uuid
-LANGUAGE plpgsql VOLATILE
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    master jsonb;
-    v      jsonb;
-    pct    jsonb;
-    id     uuid;
+    props jsonb := coalesce(emit_event.event_props, '{}'::jsonb);
+    id    uuid;
 BEGIN
-    IF emit_event.cliente_id IS NOT NULL THEN
-        SELECT (SELECT f.value FROM public.feature_flags AS f WHERE f.flag_key = 'business_events_enabled'),
-               (SELECT f.value FROM public.feature_flags AS f WHERE f.flag_key = 'business_events_canary')
-          INTO master, v;
-        pct := coalesce(v -> 'percentage', v -> 'canary_pct');
-        -- Fails closed: no branch can raise, whatever the stored values hold.
-        IF (master IS NOT NULL AND master <> 'true'::jsonb AND (master -> 'enabled') IS DISTINCT FROM 'true'::jsonb)
-           OR NOT (CASE
-                   WHEN v IS NULL OR jsonb_typeof(v) <> 'object' THEN coalesce(v = 'true'::jsonb, false)
-                   WHEN (v -> 'enabled') IS DISTINCT FROM 'true'::jsonb
-                        OR (v ? 'force_on' AND jsonb_typeof(v -> 'force_on') <> 'array')
-                        OR jsonb_typeof(v -> 'salt') NOT IN ('string', 'null')
-                        OR (v ? 'percentage' AND v ? 'canary_pct')
-                        OR (pct IS NOT NULL AND NOT (jsonb_typeof(pct) = 'number'
-                            AND pct::numeric BETWEEN 0 AND 100 AND pct::numeric = trunc(pct::numeric))) THEN false
-                   WHEN (v -> 'force_on') ? emit_event.cliente_id::text THEN true
-                   WHEN pct IS NULL THEN NOT v ? 'force_on'
-                   ELSE (('x' || substr(md5(coalesce((v ->> 'salt') || ':', '') || emit_event.cliente_id::text), 1, 8))::bit(32)::bigint % 100)
-                        < pct::numeric
-                   END) THEN
-            -- Skipped by the rollout, but bad input is refused all the same.
-            PERFORM pgcanary_private.validate_event(emit_event.event_type, emit_event.event_props);
-            RETURN NULL;
-        END IF;
-    END IF;
-    INSERT INTO public.business_events (event_type, cliente_id, conversation_id, event_props, source)
-    VALUES (emit_event.event_type, emit_event.cliente_id, emit_event.conversation_id, emit_event.event_props, 'backend')
+    INSERT INTO public.business_events (ts, event_type, cliente_id, conversation_id, event_props, source)
+    SELECT clock_timestamp(), t.event_type, emit_event.cliente_id, emit_event.conversation_id,
+           CASE WHEN NOT props ?| '{telefone,telefone_cliente,telefone_medico,phone,phone_number,phonenumber,celular,whatsapp,whatsapp_number,wa_id,msisdn,mobile,fone,tel,remote_jid,remotejid,numero_telefone}'::text[]
+                       AND coalesce(props ->> 'telefone_prefix' ~ '^[0-9]{1,4}$' AND jsonb_typeof(props -> 'telefone_prefix') = 'string', NOT props ? 'telefone_prefix')
+                       AND props::text !~ '[0-9][0-9 ().+-]{8,}[0-9]|[A-Z]|.[[{]'
+                THEN props ELSE pgcanary_private.scrub_pii_walk(props, false) END,
+           'backend'
+      FROM public.business_event_types AS t
+      LEFT JOIN pgcanary_private.business_event_gate AS g ON g.cohort = 'business_events'
+     WHERE t.event_type = emit_event.event_type
+       AND jsonb_typeof(props) = 'object' AND pg_column_size(props) <= 8192
+       AND (emit_event.cliente_id IS NULL OR g.percentage >= 100 OR g.force_on ? emit_event.cliente_id::text
+            OR (('x' || substr(md5(coalesce(g.salt || ':', '') || emit_event.cliente_id::text), 1, 8))::bit(32)::bigint % 100)
+               < g.percentage)
     RETURNING business_events.event_id INTO id;
+    IF id IS NULL THEN
+        -- Skipped by the rollout (a missing gate row skips everyone), or refused.
+        PERFORM pgcanary_private.validate_event(emit_event.event_type, props);
+    END IF;
     RETURN id;
 END
 $$;
@@ -338,7 +392,7 @@ COMMENT ON FUNCTION public.emit_event(text, uuid, uuid, jsonb) IS
 -- Returns the ids in input order, NULL where the rollout skipped the event.
 CREATE OR REPLACE FUNCTION public.emit_events(events jsonb)
 RETURNS uuid[]
-LANGUAGE plpgsql VOLATILE
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -346,13 +400,6 @@ DECLARE
     element_hint constant text := 'Each element: {"event_type": "<registered type>", "cliente_id": "<uuid or null>", "conversation_id": "<uuid or null>", "event_props": {...}}.';
     bad     record;
     ids     uuid[];
-    master  jsonb;
-    v       jsonb;
-    pct     jsonb;
-    gate    text;            -- none | all | split
-    allow   jsonb := '[]'::jsonb;   -- force_on
-    salt    text;
-    percent numeric;
 BEGIN
     IF events IS NULL OR jsonb_typeof(events) <> 'array' THEN
         RAISE EXCEPTION 'events must be a JSON array of event objects, got %', coalesce('a JSON ' || jsonb_typeof(events), 'NULL')
@@ -391,47 +438,30 @@ BEGIN
             USING ERRCODE = 'PC011', HINT = element_hint;
     END IF;
 
-    -- should_emit_event's decision, read once for the batch (a call per event costs ~10 us,
-    -- as much as writing it). Same rules in the same order as should_emit_event and
-    -- is_enabled (functions/flags.sql); tests/sql/events.test.sql compares the two on 1,000
-    -- clients under every kind of flag value. Change them together.
-    SELECT f.value INTO master FROM public.feature_flags AS f WHERE f.flag_key = 'business_events_enabled';
-    SELECT f.value INTO v FROM public.feature_flags AS f WHERE f.flag_key = 'business_events_canary';
-    pct := coalesce(v -> 'percentage', v -> 'canary_pct');
-    IF master IS NOT NULL AND master <> 'true'::jsonb AND (master -> 'enabled') IS DISTINCT FROM 'true'::jsonb THEN
-        gate := 'none';
-    ELSIF v IS NULL OR jsonb_typeof(v) <> 'object' THEN
-        gate := CASE WHEN v = 'true'::jsonb THEN 'all' ELSE 'none' END;
-    ELSIF (v -> 'enabled') IS DISTINCT FROM 'true'::jsonb
-          OR (v ? 'force_on' AND jsonb_typeof(v -> 'force_on') <> 'array')
-          OR jsonb_typeof(v -> 'salt') NOT IN ('string', 'null')
-          OR (v ? 'percentage' AND v ? 'canary_pct')
-          OR (pct IS NOT NULL AND NOT (jsonb_typeof(pct) = 'number'
-              AND pct::numeric BETWEEN 0 AND 100 AND pct::numeric = trunc(pct::numeric))) THEN
-        gate := 'none';
-    ELSE
-        gate := 'split';
-        allow := coalesce(v -> 'force_on', '[]');
-        salt := v ->> 'salt';
-        percent := CASE WHEN pct IS NULL THEN CASE WHEN v ? 'force_on' THEN 0 ELSE 100 END ELSE pct::numeric END;
-    END IF;
-
+    -- The rollout's gate row is read once for the batch (as emit_event reads it per call).
     BEGIN
         WITH input AS MATERIALIZED (
             SELECT t.ord, t.e ->> 'event_type' AS event_type, (t.e ->> 'cliente_id')::uuid AS cliente_id,
-                   (t.e ->> 'conversation_id')::uuid AS conversation_id, t.e -> 'event_props' AS event_props
+                   (t.e ->> 'conversation_id')::uuid AS conversation_id,
+                   coalesce(nullif(t.e -> 'event_props', 'null'), '{}'::jsonb) AS props
             FROM jsonb_array_elements(events) WITH ORDINALITY AS t(e, ord)
         ), gated AS MATERIALIZED (
-            SELECT i.*, CASE WHEN i.cliente_id IS NULL OR gate = 'all'
-                               OR (gate = 'split' AND (allow ? i.cliente_id::text
-                                   OR (('x' || substr(md5(coalesce(salt || ':', '') || i.cliente_id::text), 1, 8))::bit(32)::bigint % 100) < percent))
+            SELECT i.*, CASE WHEN i.cliente_id IS NULL OR g.percentage >= 100 OR g.force_on ? i.cliente_id::text
+                                  OR (('x' || substr(md5(coalesce(g.salt || ':', '') || i.cliente_id::text), 1, 8))::bit(32)::bigint % 100)
+                                     < g.percentage
                              THEN gen_random_uuid() END AS event_id
             FROM input AS i
+            LEFT JOIN pgcanary_private.business_event_gate AS g ON g.cohort = 'business_events'
         ), written AS (
-            INSERT INTO public.business_events (event_id, event_type, cliente_id, conversation_id, event_props, source)
-            SELECT g.event_id, g.event_type, g.cliente_id, g.conversation_id, coalesce(nullif(g.event_props, 'null'), '{}'), 'backend'
-            FROM gated AS g WHERE g.event_id IS NOT NULL
-            ORDER BY g.ord
+            INSERT INTO public.business_events (event_id, ts, event_type, cliente_id, conversation_id, event_props, source)
+            SELECT w.event_id, clock_timestamp(), w.event_type, w.cliente_id, w.conversation_id,
+                   CASE WHEN NOT props ?| '{telefone,telefone_cliente,telefone_medico,phone,phone_number,phonenumber,celular,whatsapp,whatsapp_number,wa_id,msisdn,mobile,fone,tel,remote_jid,remotejid,numero_telefone}'::text[]
+                               AND coalesce(props ->> 'telefone_prefix' ~ '^[0-9]{1,4}$' AND jsonb_typeof(props -> 'telefone_prefix') = 'string', NOT props ? 'telefone_prefix')
+                               AND props::text !~ '[0-9][0-9 ().+-]{8,}[0-9]|[A-Z]|.[[{]'
+                        THEN props ELSE pgcanary_private.scrub_pii_walk(props, false) END,
+                   'backend'
+            FROM gated AS w WHERE w.event_id IS NOT NULL
+            ORDER BY w.ord
         )
         SELECT coalesce(array_agg(g.event_id ORDER BY g.ord), '{}') INTO ids FROM gated AS g;
     EXCEPTION WHEN invalid_text_representation THEN
@@ -481,17 +511,7 @@ BEGIN
     VALUES (register_event_type.event_type, register_event_type.category, register_event_type.description)
     ON CONFLICT ON CONSTRAINT business_event_types_pkey
     DO UPDATE SET category = EXCLUDED.category, description = EXCLUDED.description;
-    IF NOT existed THEN
-        BEGIN
-            PERFORM pgcanary_private.sync_event_type_trigger();  -- the new type joins the fast path
-        EXCEPTION WHEN lock_not_available THEN
-            -- business_events busy for 3 s: the type works now (checked by the trigger
-            -- function); it joins the fast path on the next migrate or registration.
-            RAISE NOTICE 'event type "%" registered; its fast path waits for the next migrate (business_events was busy)',
-                register_event_type.event_type;
-        END;
-    END IF;
-    RETURN NOT existed;
+    RETURN NOT existed;  -- usable at once: every path reads the registry itself
 END
 $$;
 COMMENT ON FUNCTION public.register_event_type(text, text, text) IS
@@ -793,6 +813,12 @@ SELECT pgcanary_private.expose_rpc(ARRAY[
     'public.register_event_type(text, text, text)', 'public.maintain_event_partitions(integer, integer)',
     'public.refresh_event_rollup()', 'public.get_rollout_report()'
 ]::regprocedure[]);
+SELECT pgcanary_private.run_as_writer(ARRAY[
+    'public.emit_event(text, uuid, uuid, jsonb)', 'public.emit_events(jsonb)',
+    'pgcanary_private.record_event(text, uuid, uuid, jsonb, text)'
+]::regprocedure[]);
+-- Nobody calls the gate's refresh but the flags trigger and migrate.
+REVOKE ALL ON FUNCTION pgcanary_private.refresh_event_gate() FROM PUBLIC, anon, authenticated, service_role;
 
 -- Re-applied on every migrate: the days around today always have their partition.
 SELECT pgcanary_private.ensure_event_partitions((now() AT TIME ZONE 'UTC')::date - 2, (now() AT TIME ZONE 'UTC')::date + 7);

@@ -273,35 +273,30 @@ $$;
 COMMENT ON FUNCTION public.refresh_health_rollup(boolean) IS
     'Scheduler job (every minute): counts closed 5-minute buckets of business events (and outbox duplicates) into the health rollup that daily_health, the SLO panel and rollout_gate read; recounts the last hour each time. rebuild => true recounts the last 8 days (after a bulk load of backdated rows). Without it the panel stays exact, only slower. Returns {refreshed, rebuilt, recounted_from, sealed_until, events_recounted}.';
 
-CREATE OR REPLACE FUNCTION pgcanary_private.business_events_health_late()
-RETURNS trigger
-LANGUAGE plpgsql
+-- A backdated event (its ts more than 5 minutes before its insert) may fall in a bucket the
+-- refresh has sealed and will not recount: it is noted in health_late_events. Called by
+-- business_events' insert trigger function (functions/events.sql), which already sends
+-- every backdated row of a raw INSERT to plpgsql; rows of the event RPCs are never
+-- backdated. It was a trigger of its own until the event fast path (db/0006): a second row
+-- trigger on business_events cost ~3% of a one-row emit_event.
+DROP TRIGGER IF EXISTS business_events_health_late ON public.business_events;
+DROP FUNCTION IF EXISTS pgcanary_private.business_events_health_late();
+CREATE OR REPLACE FUNCTION pgcanary_private.note_health_late(event_id uuid, ts timestamptz)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     st pgcanary_private.health_rollup_state;
 BEGIN
     SELECT s.* INTO st FROM pgcanary_private.health_rollup_state AS s;
-    IF st.sealed_until IS NULL OR NEW.ts >= st.sealed_until OR NEW.ts < st.covered_from THEN
-        RETURN NEW;  -- the next refresh counts it, or no window reaches it
+    IF st.sealed_until IS NULL OR note_health_late.ts >= st.sealed_until OR note_health_late.ts < st.covered_from THEN
+        RETURN;  -- the next refresh counts it, or no window reaches it
     END IF;
     PERFORM pg_catalog.pg_advisory_xact_lock_shared(pgcanary_private.health_rollup_lock_key());
-    INSERT INTO pgcanary_private.health_late_events (event_id, ts) VALUES (NEW.event_id, NEW.ts);
-    RETURN NEW;
+    INSERT INTO pgcanary_private.health_late_events (event_id, ts) VALUES (note_health_late.event_id, note_health_late.ts);
 END
 $$;
-
--- Only rows whose ts is more than 5 minutes older than their statement can fall in a sealed
--- bucket the refresh will not recount; everything else skips the function call.
--- BEFORE, not AFTER: a table with an AFTER ROW trigger pays the after-trigger machinery on
--- every insert, even when the WHEN is false (~5% of a one-row emit_event, bench/README.md).
--- It runs after business_events_before_insert (triggers fire in name order), on the final
--- row; if the insert then fails, the statement's note is rolled back with it.
-DROP TRIGGER IF EXISTS business_events_health_late ON public.business_events;
-CREATE TRIGGER business_events_health_late
-    BEFORE INSERT ON public.business_events
-    FOR EACH ROW WHEN (NEW.ts < statement_timestamp() - interval '5 minutes')
-    EXECUTE FUNCTION pgcanary_private.business_events_health_late();
 
 -- The part of [since, until) the rollup serves: whole 5-minute buckets from covered_from up
 -- to the seal. lo and hi are NULL (or lo >= hi) when the rollup cannot serve any of it, and

@@ -20,3 +20,41 @@ END
 $$;
 COMMENT ON FUNCTION pgcanary_private.expose_rpc(regprocedure[]) IS
     'Makes functions RPCs for service_role only: revokes PUBLIC, anon and authenticated, grants service_role.';
+
+-- The functions that write business_events run as pgcanary_writer (db/0006 says why).
+-- Declared SECURITY DEFINER where they are created; this makes pgcanary_writer their owner.
+-- Changing an owner requires the new owner to hold CREATE on the function's schema, except
+-- for a superuser: on Supabase (postgres is not one) it is granted for the change only.
+CREATE OR REPLACE FUNCTION pgcanary_private.run_as_writer(fns regprocedure[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    fn      regprocedure;
+    nsp     regnamespace;
+    granted boolean;
+BEGIN
+    FOREACH fn IN ARRAY fns LOOP
+        SELECT p.pronamespace INTO nsp FROM pg_catalog.pg_proc AS p WHERE p.oid = fn;
+        IF NOT (SELECT p.prosecdef FROM pg_catalog.pg_proc AS p WHERE p.oid = fn) THEN
+            RAISE EXCEPTION '% must be declared SECURITY DEFINER to run as pgcanary_writer', fn
+                USING ERRCODE = 'PC003';
+        END IF;
+        IF (SELECT p.proowner FROM pg_catalog.pg_proc AS p WHERE p.oid = fn) = 'pgcanary_writer'::regrole THEN
+            CONTINUE;
+        END IF;
+        granted := NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user)
+                   AND NOT has_schema_privilege('pgcanary_writer', nsp, 'CREATE');
+        IF granted THEN
+            EXECUTE format('GRANT CREATE ON SCHEMA %s TO pgcanary_writer', nsp);
+        END IF;
+        EXECUTE format('ALTER FUNCTION %s OWNER TO pgcanary_writer', fn);
+        IF granted THEN
+            EXECUTE format('REVOKE CREATE ON SCHEMA %s FROM pgcanary_writer', nsp);
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION pgcanary_private.run_as_writer(regprocedure[]) IS
+    'Makes pgcanary_writer the owner of SECURITY DEFINER functions that write business_events (db/0006).';

@@ -7,3 +7,9 @@ GRANT SELECT, INSERT, UPDATE ON TABLE public.business_event_types TO service_rol
 DROP POLICY IF EXISTS "service role reads and registers event types" ON public.business_event_types;
 CREATE POLICY "service role reads and registers event types" ON public.business_event_types
     FOR ALL TO service_role USING (true) WITH CHECK (true);
+-- pgcanary_writer (db/0006) reads the registry inside every event insert.
+REVOKE ALL ON TABLE public.business_event_types FROM pgcanary_writer;
+GRANT SELECT ON TABLE public.business_event_types TO pgcanary_writer;
+DROP POLICY IF EXISTS "pgcanary_writer reads event types" ON public.business_event_types;
+CREATE POLICY "pgcanary_writer reads event types" ON public.business_event_types
+    FOR SELECT TO pgcanary_writer USING (true);

@@ -23,3 +23,14 @@ END
 $$;
 -- A trigger function nobody calls directly (SECURITY DEFINER: see functions/events.sql).
 REVOKE ALL ON FUNCTION pgcanary_private.emit_event_trigger() FROM PUBLIC, anon, authenticated, service_role;
+-- pgcanary_writer (db/0006): emit_event, emit_events and record_event run as it. It appends
+-- rows and reads back only the id it wrote (INSERT ... RETURNING event_id).
+REVOKE ALL ON TABLE public.business_events FROM pgcanary_writer;
+GRANT INSERT ON TABLE public.business_events TO pgcanary_writer;
+GRANT SELECT (event_id) ON TABLE public.business_events TO pgcanary_writer;
+DROP POLICY IF EXISTS "pgcanary_writer appends business events" ON public.business_events;
+CREATE POLICY "pgcanary_writer appends business events" ON public.business_events
+    FOR ALL TO pgcanary_writer USING (true) WITH CHECK (true);
+GRANT USAGE ON SCHEMA pgcanary_private TO pgcanary_writer;
+GRANT EXECUTE ON FUNCTION pgcanary_private.validate_event(text, jsonb), pgcanary_private.scrub_pii_walk(jsonb, boolean),
+    pgcanary_private.phone_prefix(text) TO pgcanary_writer;

@@ -229,7 +229,9 @@ def test_register_jobs_adds_the_scheduler_jobs():
 
 def _rollback_0002(url: str) -> None:
     backend = get_backend(_yoyo_url(url) + f"?schema={MIGRATIONS_SCHEMA}")
-    migrations = read_migrations(str(ROOT / "db")).filter(lambda m: m.id == "0002_business_events")
+    # 0006 builds on business_events (its writer role and gate): it goes first.
+    migrations = read_migrations(str(ROOT / "db")).filter(
+        lambda m: m.id in ("0002_business_events", "0006_business_events_writer"))
     with backend.lock():
         backend.rollback_migrations(backend.to_rollback(migrations))
 
@@ -268,23 +270,19 @@ def test_an_existing_business_events_table_is_not_adopted(fresh_database):
         assert c.execute("select to_regclass('public.business_event_types')").fetchone()[0] is None
 
 
-def test_registering_a_type_while_writers_hold_the_table_still_registers_it(events_db, conn):
-    """register_event_type refreshes the insert trigger's fast path (DDL); when writers keep
-    business_events busy it gives up on that after its lock timeout, and the type works anyway."""
+def test_registering_a_type_while_writers_hold_the_table_takes_no_lock_on_it(events_db, conn):
+    """register_event_type writes one registry row: no DDL on business_events, so writers
+    holding the table never make it wait, and every path accepts the type at once."""
     name = "busy_" + uuid.uuid4().hex[:8]
     with psycopg.connect(events_db) as writer:  # an open transaction holding RowExclusiveLock
         writer.execute("insert into business_events (event_type) values ('opt_in')")
-        notices: list[str] = []
-        conn.add_notice_handler(lambda d: notices.append(d.message_primary))
+        conn.execute("set lock_timeout = '200ms'")
         assert conn.execute("select public.register_event_type(%s, 'ops', 'registered while busy')",
                             (name,)).fetchone()[0] is True
+        conn.execute("reset lock_timeout")
+        assert events.emit_event(name, uuid.uuid4(), None, {"telefone": PHONE}, conn=conn) is not None
+        conn.execute("insert into business_events (event_type, event_props) values (%s, %s::jsonb)",
+                     (name, '{"phone": "%s"}' % PHONE))
         writer.rollback()
-    assert any("fast path waits" in n for n in notices)
-    assert events.emit_event(name, uuid.uuid4(), None, {"telefone": PHONE}, conn=conn) is not None
-    assert conn.execute("select event_props from business_events where event_type = %s", (name,)).fetchone()[0] \
-        == {"telefone_prefix": "5511"}
-    # The next registration, on a quiet table, brings the list up to date.
-    events.register_event_type("quiet_" + name, "ops", "registered on a quiet table", conn=conn)
-    triggerdef = conn.execute("select pg_get_triggerdef(oid) from pg_trigger where tgname = 'business_events_before_insert' "
-                              "and tgrelid = 'public.business_events'::regclass").fetchone()[0]
-    assert name in triggerdef and "quiet_" + name in triggerdef
+    stored = [r[0] for r in conn.execute("select event_props from business_events where event_type = %s order by ts", (name,))]
+    assert stored == [{"telefone_prefix": "5511"}, {"telefone_prefix": "5511"}]

@@ -14,7 +14,7 @@ TABLES = ["public.rollout_plans", "public.rollout_steps", "public.rollout_prereq
           "pgcanary_private.health_outbox_rollup", "pgcanary_private.health_late_events",
           "pgcanary_private.health_rollup_state", "public.health_slo_panel", "public.rollout_overview"]
 FUNCTIONS = ["public.rollout_gate(text)", "public.guard_tick()", "public.daily_health()",
-             "pgcanary_private.feature_flags_rollout_history()", "pgcanary_private.business_events_health_late()"]
+             "pgcanary_private.feature_flags_rollout_history()", "pgcanary_private.note_health_late(uuid,timestamptz)"]
 
 
 def _present(conn) -> dict[str, bool]:

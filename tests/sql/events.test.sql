@@ -80,7 +80,8 @@ select isnt(pgcanary_private.record_event('outbound_blocked', 'c0000000-0000-400
             'record_event writes even with the master switch off');
 select is((select source from public.business_events where event_type = 'outbound_blocked'), 'guardrails',
           'record_event keeps the caller''s source');
-select is((select ts from public.business_events where event_type = 'outbound_blocked'), now(), 'ts defaults to now()');
+select ok((select ts > now() and ts <= clock_timestamp() from public.business_events where event_type = 'outbound_blocked'),
+          'record_event stamps the moment it wrote the row (clock_timestamp), not the transaction start');
 select isnt(pgcanary_private.record_event('opt_in', null, null, null, null), null, 'record_event accepts NULL props and source');
 select is((select source || ' ' || event_props::text from public.business_events where event_type = 'opt_in'), 'backend {}',
           'record_event defaults: NULL props become {}, NULL source becomes backend');
@@ -273,18 +274,22 @@ select is(pgcanary_private.scrub_pii('{"telefone_prefix": "551198", "a": {"TELEF
           'a telefone_prefix longer than 4 digits is still cut to 4 at any depth');
 select is(pgcanary_private.scrub_pii('{"telefone_prefix": "5511", "block_reason": "opted_out"}'),
           '{"telefone_prefix": "5511", "block_reason": "opted_out"}', 'a scrubbed telefone_prefix passes the fast path unchanged');
-select is(substring((select prosrc from pg_proc where oid = 'pgcanary_private.props_pii_free(jsonb)'::regprocedure) from '!~ ''([^'']+)'''),
-          substring(pg_get_triggerdef((select oid from pg_trigger where tgrelid = 'public.business_events'::regclass
-                                       and tgname = 'business_events_before_insert')) from '!~ ''([^'']+)'''),
-          'the insert trigger''s WHEN clause uses props_pii_free''s regex');
-select is(substring((select prosrc from pg_proc where oid = 'pgcanary_private.props_pii_free(jsonb)'::regprocedure) from '\?\| ''([^'']+)'''),
-          substring(pg_get_triggerdef((select oid from pg_trigger where tgrelid = 'public.business_events'::regclass
-                                       and tgname = 'business_events_before_insert')) from '\?\| ''([^'']+)'''),
-          'the insert trigger''s WHEN clause uses props_pii_free''s phone keys');
-select is((select array_agg(t order by t) from unnest(string_to_array(substring(pg_get_triggerdef((select oid from pg_trigger
-               where tgrelid = 'public.business_events'::regclass and tgname = 'business_events_before_insert'))
-               from 'ANY \(''\{([^}]*)\}'''), ',')) t), (select array_agg(event_type order by event_type) from public.business_event_types),
-          'the insert trigger''s fast path lists exactly the registered types (register_event_type refreshed it)');
+-- The writers repeat props_pii_free's body on their `props` (a call would cost ~30 us).
+select is(array(select f from unnest(array['public.emit_event(text, uuid, uuid, jsonb)', 'public.emit_events(jsonb)',
+                                           'pgcanary_private.record_event(text, uuid, uuid, jsonb, text)']) f
+                where strpos(regexp_replace((select prosrc from pg_proc where oid = f::regprocedure), '\s+', ' ', 'g'),
+                             regexp_replace(replace(regexp_replace((select prosrc from pg_proc where oid = 'pgcanary_private.props_pii_free(jsonb)'::regprocedure),
+                                                                   '^\s*SELECT\s+', ''), '$1', 'props'), '\s+', ' ', 'g')) = 0),
+          '{}'::text[], 'emit_event, emit_events and record_event hold props_pii_free''s test, word for word');
+select is((select array_agg(p.oid::regprocedure::text order by p.proname) from pg_proc p
+           where p.proowner = 'pgcanary_writer'::regrole and p.prosecdef),
+          array['emit_event(text,uuid,uuid,jsonb)', 'emit_events(jsonb)', 'pgcanary_private.record_event(text,uuid,uuid,jsonb,text)'],
+          'exactly the three writers run as pgcanary_writer');
+select is((select row(r.rolcanlogin, r.rolsuper, r.rolbypassrls)::text from pg_roles r where r.rolname = 'pgcanary_writer')
+          || ' ' || (select substring(pg_get_triggerdef(t.oid) from 'WHEN \((.*)\) EXECUTE') from pg_trigger t
+                     where t.tgrelid = 'public.business_events'::regclass and t.tgname = 'business_events_before_insert'),
+          '(f,f,f) (CURRENT_USER <> ''pgcanary_writer''::name)',
+          'pgcanary_writer cannot log in nor bypass RLS, and its rows are the only ones the insert trigger lets through');
 
 -- The paths. Each writes a phone; afterwards no stored props hold its digits.
 select public.emit_event('outbound_fallback', null, null, '{"function": "legacy_send", "telefone": "+55 11 98765-4321"}');
