@@ -106,6 +106,21 @@ def pgbench_latencies(url: str, scripts: list[str], clients: int = 2, seconds: i
     return {name: float(ms) for name, ms in found.items()}
 
 
+def paired_rounds(url: str, subject: str, baseline: str, clients: int = 2, before=None) -> tuple[float, float, float]:
+    """ROUNDS pgbench runs of two scripts together (equal weights; `before` runs ahead of each):
+    the median per-client TPS of each (1 / average latency) and the median of the per-round
+    ratios subject / baseline. Both scripts see the same load in every round."""
+    subj, base, ratios = [], [], []
+    for _ in range(ROUNDS):
+        if before:
+            before()
+        lat = pgbench_latencies(url, [subject, baseline], clients=clients)
+        subj.append(1000 / lat[subject])
+        base.append(1000 / lat[baseline])
+        ratios.append(lat[baseline] / lat[subject])
+    return statistics.median(subj), statistics.median(base), statistics.median(ratios)
+
+
 EVENT_ROWS = int(os.environ.get("PGCANARY_BENCH_EVENTS", "1000000"))
 EVENT_TYPES = ["outbound_blocked", "outbound_bypass", "outbound_sent", "outbound_failed", "outbound_fallback",
                "outbound_unknown_outcome", "handoff_opened", "opt_out", "opt_in", "conversation_started",
@@ -203,16 +218,10 @@ def bench_events(url: str) -> list[dict]:
         _plain_twin(conn)
 
         # 1. emit_event against a plain INSERT of the same row, side by side in one pgbench run.
-        subject, base, ratios = [], [], []
-        for _ in range(ROUNDS):
-            lat = pgbench_latencies(url, ["events_emit_event.sql", "events_plain_insert.sql"])
-            subject.append(1000 / lat["events_emit_event.sql"])
-            base.append(1000 / lat["events_plain_insert.sql"])
-            ratios.append(lat["events_plain_insert.sql"] / lat["events_emit_event.sql"])
-        ratio = statistics.median(ratios)
+        tps, base, ratio = paired_rounds(url, "events_emit_event.sql", "events_plain_insert.sql")
         results.append({"name": "emit_event / plain INSERT of the same row into an identical table, per-client TPS "
                                 "(1 / latency; one pgbench run, prepared, 2 clients, canary 100%)",
-                        "subject": round(statistics.median(subject)), "baseline": round(statistics.median(base)),
+                        "subject": round(tps), "baseline": round(base),
                         "ratio": round(ratio, 3), "target": ">= 0.6", "met": ratio >= 0.6})
         emit_sql = (HERE / "events_emit_event.sql").read_text().split("\n")[-2].rstrip(";")
         plain_sql = (HERE / "events_plain_insert.sql").read_text().split("\n")[-2].rstrip(";")
@@ -267,7 +276,7 @@ def bench_events(url: str) -> list[dict]:
                           jsonb_build_object('block_reason', (array['opted_out', 'rate_limited', 'provider_error', 'timeout', 'outside_business_hours'])[1 + g %% 5],
                                              'channel', 'whatsapp', 'method', (array['campaign', 'reply', 'followup'])[1 + g %% 3]),
                           'bench'
-                   from generate_series(%s, %s) g""", (EVENT_TYPES, len(EVENT_TYPES), offset + 1, min(offset + chunk, EVENT_ROWS)))
+                   from generate_series(%s::int, %s::int) g""", (EVENT_TYPES, len(EVENT_TYPES), offset + 1, min(offset + chunk, EVENT_ROWS)))
         conn.execute("set session_replication_role = origin")
         conn.execute("vacuum analyze public.business_events")
         load_s = time.perf_counter() - started
@@ -491,18 +500,12 @@ def bench_outbox(url: str) -> list[dict]:
         # Both cycles in one pgbench run (equal weights, 4 clients), as bench_guardrails does:
         # on a shared machine both sides then see the same load. Per-client cycles/s is
         # 1 / average latency of each script.
-        subject, base, ratios = [], [], []
-        for _ in range(ROUNDS):
-            _fresh_outbox(conn)
-            lat = pgbench_latencies(url, ["outbox_cycle.sql", "outbox_plain_cycle.sql"], clients=4)
-            subject.append(1000 / lat["outbox_cycle.sql"])
-            base.append(1000 / lat["outbox_plain_cycle.sql"])
-            ratios.append(lat["outbox_plain_cycle.sql"] / lat["outbox_cycle.sql"])
-        ratio = statistics.median(ratios)
+        tps, base, ratio = paired_rounds(url, "outbox_cycle.sql", "outbox_plain_cycle.sql", clients=4,
+                                         before=lambda: _fresh_outbox(conn))
         results.append({"name": "outbox cycle (pode_enviar_com_dedupe -> outbox_claim 1 -> marcar_enviado) / "
                                 "the same as three plain statements on a bare table, per-client cycles/s "
                                 "(1 / latency; one pgbench run, prepared, 4 clients)",
-                        "subject": round(statistics.median(subject)), "baseline": round(statistics.median(base)),
+                        "subject": round(tps), "baseline": round(base),
                         "ratio": round(ratio, 3), "target": ">= 1.0", "met": ratio >= 1.0})
         batch, single, ratio = ratio_rounds(lambda: _claim_throughput(conn, 100, 20_000),
                                             lambda: _claim_throughput(conn, 1, 2_000))
@@ -528,19 +531,22 @@ def bench_guardrails(url: str) -> list[dict]:
     results = []
     for name, script in (("allowed path (all checks + rate-limit hit)", "guardrails_allowed.sql"),
                          ("blocked path (opted out + outbound_blocked event)", "guardrails_blocked.sql")):
-        subject, base, ratios = [], [], []
-        for _ in range(ROUNDS):
-            lat = pgbench_latencies(url, [script, "guardrails_insert.sql"])
-            subject.append(1000 / lat[script])
-            base.append(1000 / lat["guardrails_insert.sql"])
-            ratios.append(lat["guardrails_insert.sql"] / lat[script])
-        ratio = statistics.median(ratios)
+        tps, base, ratio = paired_rounds(url, script, "guardrails_insert.sql")
         results.append({"name": f"check_outbound_guardrails {name} / one-row INSERT, per-client TPS "
                                 "(1 / latency; one pgbench run, prepared, 2 clients)",
-                        "subject": round(statistics.median(subject)), "baseline": round(statistics.median(base)),
+                        "subject": round(tps), "baseline": round(base),
                         "ratio": round(ratio, 3), "target": ">= 0.5", "met": ratio >= 0.5})
+    # Reference: the blocked path against a plain INSERT of the row it writes (its event),
+    # the other reading of "the same commit cost".
+    with psycopg.connect(url, autocommit=True) as conn:
+        _plain_twin(conn)
+    tps, base, ratio = paired_rounds(url, "guardrails_blocked.sql", "guardrails_blocked_event_insert.sql")
+    results.append({"name": "reference: check_outbound_guardrails blocked path / plain INSERT of its outbound_blocked event row "
+                            "into business_events' twin, per-client TPS (one pgbench run, prepared, 2 clients)",
+                    "subject": round(tps), "baseline": round(base), "ratio": round(ratio, 3), "target": "reference", "met": None})
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("drop table bench_plain_insert")
+        conn.execute("drop table bench_events_plain")
     return results
 
 
