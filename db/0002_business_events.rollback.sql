@@ -16,7 +16,7 @@ BEGIN
                      AND p.proname IN ('emit_event', 'emit_events', 'register_event_type', 'get_rollout_report',
                                        'maintain_event_partitions', 'refresh_event_rollup'))
                  OR (p.pronamespace = 'pgcanary_private'::regnamespace
-                     AND p.proname IN ('record_event', 'validate_event', 'scrub_pii', 'scrub_pii_walk', 'phone_prefix',
+                     AND p.proname IN ('record_event', 'validate_event', 'scrub_pii', 'scrub_pii_walk', 'phone_prefix', 'props_pii_free',
                                        'business_events_before_write', 'sync_event_type_trigger', 'emit_event_trigger', 'rollout_event_metrics',
                                        'create_event_partition', 'ensure_event_partitions', 'count_late_event'))
     LOOP

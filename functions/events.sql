@@ -306,12 +306,14 @@ SELECT pgcanary_private.refresh_event_gate();
 ------------------------------------------------------------------------------------------
 -- Emission. The three writers run as pgcanary_writer (SECURITY DEFINER, db/0006): each
 -- validates and scrubs its rows inside the INSERT that writes them, so that the table's
--- trigger can let them through (see business_events_before_insert). Their rows carry the
--- moment they were written (clock_timestamp()), not the start of the caller's transaction:
--- a row is never older than its insert, so no rollup hour is sealed before it arrives. The INSERT takes the
--- type from the registry, so an unknown type, props that are not an object or over the
--- limit write nothing; validate_event then says which rule was broken (one set of messages).
--- props_pii_free's body is written out on `props` (see there why); a test checks each copy.
+-- trigger can let them through (see business_events_before_insert).
+--   * The INSERT takes the type from the registry, so an unknown type, props that are not an
+--     object or over the limit write nothing; validate_event then says which rule was broken
+--     (one set of messages).
+--   * props_pii_free's body is written out on `props` (see there why); a test checks each copy.
+--   * Rows carry the moment they were written (clock_timestamp()), not the start of the
+--     caller's transaction: a row is never older than its insert, so it never needs the late
+--     path of the trigger function (count_late_event, note_health_late).
 
 -- The contract other capabilities use (guardrails, outbox, emit_event_trigger): always
 -- writes, no rollout gate (a safety event must never be dropped by the canary).
