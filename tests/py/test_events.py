@@ -286,3 +286,55 @@ def test_registering_a_type_while_writers_hold_the_table_takes_no_lock_on_it(eve
         writer.rollback()
     stored = [r[0] for r in conn.execute("select event_props from business_events where event_type = %s order by ts", (name,))]
     assert stored == [{"telefone_prefix": "5511"}, {"telefone_prefix": "5511"}]
+
+
+def test_the_gate_follows_flag_writes_racing_each_other(events_db, conn):
+    """emit_event reads the rollout from a gate row that feature_flags' statement trigger
+    rewrites. Two connections write the two flags it derives from at the same time (the
+    seed's raw UPDATE of the master switch, the RPC for the percentage); after every round
+    the gate must say what the committed flags say, and emit_event must agree with
+    should_emit_event."""
+    clients = [uuid.uuid4() for _ in range(300)]
+    stop_at = time.monotonic() + 6
+    errors: list[BaseException] = []
+
+    def flip_master() -> None:
+        try:
+            with psycopg.connect(events_db, autocommit=True) as c:
+                on = True
+                while time.monotonic() < stop_at:
+                    on = not on
+                    c.execute("update feature_flags set value = %s::jsonb where flag_key = 'business_events_enabled'",
+                              ("true" if on else "false",))
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    def move_percentage() -> None:
+        try:
+            with psycopg.connect(events_db, autocommit=True) as c:
+                while time.monotonic() < stop_at:
+                    c.execute("select set_rollout_percentage('business_events_canary', %s, 'gate race test')",
+                              (random.choice([0, 2, 10, 50, 100]),))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=flip_master), threading.Thread(target=move_percentage)]
+    for t in threads:
+        t.start()
+    rounds = 0
+    while any(t.is_alive() for t in threads):
+        with conn.transaction():
+            master, pct, gate = conn.execute(
+                """select (select value from feature_flags where flag_key = 'business_events_enabled'),
+                          (select (value ->> 'percentage')::int from feature_flags where flag_key = 'business_events_canary'),
+                          (select percentage from pgcanary_private.business_event_gate where cohort = 'business_events')""").fetchone()
+        assert gate == (pct if master is True else 0), f"gate {gate} for master {master}, percentage {pct}"
+        rounds += 1
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert rounds > 20
+    with conn.transaction():
+        emitted = [conn.execute("select emit_event('offer_made', %s) is not null", (c,)).fetchone()[0] for c in clients]
+        expected = [conn.execute("select should_emit_event(%s, 'offer_made')", (c,)).fetchone()[0] for c in clients]
+    assert emitted == expected
