@@ -285,11 +285,13 @@ select is((select array_agg(p.oid::regprocedure::text order by p.proname) from p
            where p.proowner = 'pgcanary_writer'::regrole and p.prosecdef),
           array['emit_event(text,uuid,uuid,jsonb)', 'emit_events(jsonb)', 'pgcanary_private.record_event(text,uuid,uuid,jsonb,text)'],
           'exactly the three writers run as pgcanary_writer');
-select is((select row(r.rolcanlogin, r.rolsuper, r.rolbypassrls)::text from pg_roles r where r.rolname = 'pgcanary_writer')
+select is((select row(r.rolcanlogin, r.rolsuper, r.rolbypassrls,
+                      pg_has_role('service_role', r.oid, 'MEMBER') or pg_has_role('authenticated', r.oid, 'MEMBER')
+                      or pg_has_role('anon', r.oid, 'MEMBER'))::text from pg_roles r where r.rolname = 'pgcanary_writer')
           || ' ' || (select substring(pg_get_triggerdef(t.oid) from 'WHEN \((.*)\) EXECUTE') from pg_trigger t
                      where t.tgrelid = 'public.business_events'::regclass and t.tgname = 'business_events_before_insert'),
-          '(f,f,f) (CURRENT_USER <> ''pgcanary_writer''::name)',
-          'pgcanary_writer cannot log in nor bypass RLS, and its rows are the only ones the insert trigger lets through');
+          '(f,f,f,f) (CURRENT_USER <> ''pgcanary_writer''::name)',
+          'pgcanary_writer cannot log in nor bypass RLS, no API role can act as it, and its rows are the only ones the insert trigger lets through');
 
 -- The paths. Each writes a phone; afterwards no stored props hold its digits.
 select public.emit_event('outbound_fallback', null, null, '{"function": "legacy_send", "telefone": "+55 11 98765-4321"}');
