@@ -3,14 +3,16 @@ SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- The fast path of business events (docs/events.md, "How a row is checked"; the figures are
 -- in bench/README.md, "Business events").
 --
--- 1. pgcanary_writer: a role nobody logs in as. The functions that write events
---    (emit_event, emit_events, record_event) run as it (SECURITY DEFINER) and validate and
---    scrub their rows themselves, in the statement that inserts them; business_events'
---    insert trigger then trusts rows whose current_user is pgcanary_writer and checks every
---    other row as before. Only those functions can act as the role: it has no login and no
---    member but the migrating role, which owns the table anyway (and so could disable its
---    triggers outright). The role is created only when missing (another database of the
---    cluster may have it).
+-- 1. pgcanary_writer: a role nobody logs in as and nobody is a member of. The functions that
+--    write events (emit_event, emit_events, record_event) run as it (SECURITY DEFINER) and
+--    validate and scrub their rows themselves, in the statement that inserts them;
+--    business_events' insert trigger then trusts rows whose current_user is pgcanary_writer
+--    and checks every other row as before. Roles are shared by the databases of a cluster,
+--    so no role may stay a member: `pgcanary migrate` takes the membership it needs to
+--    replace those functions inside its own transaction and gives it back before committing
+--    (python_glue/pgcanary/migrate.py), and pgcanary_private.run_as_writer refuses a role of
+--    that name that can log in, bypasses RLS or has members. Created only when missing
+--    (another database of the cluster may have it already).
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pgcanary_writer') THEN
@@ -19,9 +21,7 @@ BEGIN
 END
 $$;
 COMMENT ON ROLE pgcanary_writer IS
-    'pgcanary: the role emit_event, emit_events and record_event run as (SECURITY DEFINER). No login; business_events trusts its rows (db/0006).';
--- The migrating role replaces those functions on every migrate: it must act as their owner.
-GRANT pgcanary_writer TO CURRENT_USER;
+    'pgcanary: the role emit_event, emit_events and record_event run as (SECURITY DEFINER). No login, no members; business_events trusts its rows (db/0006).';
 
 -- 2. The business-events rollout, decided once per flag write rather than once per event:
 --    feature_flags' statement trigger (functions/events.sql, refresh_event_gate) writes here

@@ -8,11 +8,11 @@ SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 --   PC012 event props too large           PC013 emit_event_trigger misconfigured
 --   PC014 invalid maintenance argument    PC019 business_events exists already (db/0002)
 --
--- One path for every row: whoever writes business_events (emit_event, emit_events,
--- record_event, emit_event_trigger, a raw INSERT or UPDATE in the SQL Editor), the table's
--- BEFORE triggers (business_events_before_insert / _before_update, both running the function
--- business_events_before_write) validate the type and props and scrub phone numbers. The
--- insert trigger's WHEN clause lets rows that need nothing through without a plpgsql call.
+-- The same rules for every row, in two places (db/0006 says why): the writers (emit_event,
+-- emit_events, record_event, which emit_event_trigger calls) run as pgcanary_writer and
+-- validate and scrub inside their INSERT; the table's BEFORE triggers
+-- (business_events_before_insert / _before_update, both running business_events_before_write)
+-- do it for every other row: a raw INSERT or UPDATE in the SQL Editor, any other writer.
 
 ------------------------------------------------------------------------------------------
 -- PII. A phone number is kept only as telefone_prefix: its first 4 digits. Four digits are
@@ -94,8 +94,10 @@ $$;
 --   * no top-level key is a phone key, except a "telefone_prefix" already cut to 1-4 digits
 --     (the guardrail's outbound_blocked events carry one);
 --   * in the text form: no run of 10+ phone characters (every phone-looking value is one),
---     no uppercase letter (so that every key compared above was already lower case, as the
---     walk compares them), and no nested object or array (the key test sees one level).
+--     no letter that lower() turns into a different a-z letter (so that every key compared
+--     above was already lower case, as the walk compares them): A-Z, and U+0130 and U+212A,
+--     which glibc lowers to i and k; and no nested object or array (the key test sees one
+--     level).
 -- The list of keys repeats scrub_pii_walk's phone_keys without telefone_prefix; a test
 -- feeds every key of the walk, in both cases, to this function.
 -- Why not one regex over the text (the previous form): PG's regex engine took ~17 us per
@@ -109,7 +111,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$SELECT NOT $1 ?| '{telefone,telefone_cliente,telefone_medico,phone,phone_number,phonenumber,celular,whatsapp,whatsapp_number,wa_id,msisdn,mobile,fone,tel,remote_jid,remotejid,numero_telefone}'::text[]
    AND coalesce($1 ->> 'telefone_prefix' ~ '^[0-9]{1,4}$' AND jsonb_typeof($1 -> 'telefone_prefix') = 'string', NOT $1 ? 'telefone_prefix')
-   AND $1::text !~ '[0-9][0-9 ().+-]{8,}[0-9]|[A-Z]|.[[{]'$$;
+   AND $1::text !~ '[0-9][0-9 ().+-]{8,}[0-9]|[A-Z\u0130\u212A]|.[[{]'$$;
 COMMENT ON FUNCTION pgcanary_private.props_pii_free(jsonb) IS
     'True when scrub_pii would return these props unchanged (a fast superset test: false sends them to the walk).';
 
@@ -209,7 +211,12 @@ BEGIN
     ELSE
         NEW.event_props := pgcanary_private.scrub_pii(NEW.event_props);
     END IF;
-    IF TG_OP = 'INSERT' AND NEW.ts < clock_timestamp() - interval '5 minutes' THEN
+    -- A backdated row may land in an hour (or 5-minute bucket) a rollup has sealed: noted for
+    -- the rollups. Not when the row is there already: the insert will then fail or be skipped
+    -- (ON CONFLICT DO NOTHING) and must not be counted twice. (Two transactions inserting the
+    -- same event_id and ts at once can still both note it; only a replayed event does that.)
+    IF TG_OP = 'INSERT' AND NEW.ts < clock_timestamp() - interval '5 minutes'
+       AND NOT EXISTS (SELECT FROM public.business_events AS e WHERE e.event_id = NEW.event_id AND e.ts = NEW.ts) THEN
         PERFORM pgcanary_private.count_late_event(NEW.ts, NEW.event_type);
         -- The health rollup's 5-minute buckets (functions/health.sql, governance) have the
         -- same problem; the call is skipped while that capability is rolled back.
@@ -257,7 +264,7 @@ DECLARE
     pct     jsonb;
     percent integer := 0;            -- nobody, unless a rule below says otherwise
     allow   jsonb := '[]'::jsonb;
-    salt    text;
+    salt_   text;
 BEGIN
     SELECT f.value INTO master FROM public.feature_flags AS f WHERE f.flag_key = 'business_events_enabled';
     SELECT f.value INTO v FROM public.feature_flags AS f WHERE f.flag_key = 'business_events_canary';
@@ -275,18 +282,26 @@ BEGIN
         NULL;  -- off, or unreadable: fails closed
     ELSE
         allow := coalesce(v -> 'force_on', '[]'::jsonb);
-        salt := v ->> 'salt';
+        salt_ := v ->> 'salt';
         percent := CASE WHEN pct IS NULL THEN CASE WHEN v ? 'force_on' THEN 0 ELSE 100 END ELSE pct::numeric::integer END;
     END IF;
+    -- Written only when it changes: most flag writes (pausar_julia, other canaries) leave
+    -- it alone, and then a REPEATABLE READ or SERIALIZABLE flag writer does not touch the row
+    -- a concurrent writer may have changed (which would fail with 40001).
+    IF EXISTS (SELECT FROM pgcanary_private.business_event_gate AS g
+                WHERE g.cohort = 'business_events' AND g.percentage = percent
+                  AND g.salt IS NOT DISTINCT FROM salt_ AND g.force_on = allow) THEN
+        RETURN;
+    END IF;
     INSERT INTO pgcanary_private.business_event_gate AS g (cohort, percentage, salt, force_on, refreshed_at)
-    VALUES ('business_events', percent, salt, allow, clock_timestamp())
+    VALUES ('business_events', percent, salt_, allow, clock_timestamp())
     ON CONFLICT (cohort) DO UPDATE
        SET percentage = EXCLUDED.percentage, salt = EXCLUDED.salt, force_on = EXCLUDED.force_on,
            refreshed_at = EXCLUDED.refreshed_at;
 END
 $$;
 COMMENT ON FUNCTION pgcanary_private.refresh_event_gate() IS
-    'Recomputes business_event_gate from feature_flags (business_events_enabled, business_events_canary); run by a statement trigger on every flag write.';
+    'Recomputes business_event_gate from feature_flags (business_events_enabled, business_events_canary); run by a statement trigger on every flag write and by migrate. Harmless to call (after restoring feature_flags with triggers off, call it).';
 
 CREATE OR REPLACE FUNCTION pgcanary_private.feature_flags_event_gate()
 RETURNS trigger
@@ -332,7 +347,7 @@ BEGIN
     SELECT clock_timestamp(), t.event_type, record_event.cliente_id, record_event.conversation_id,
            CASE WHEN NOT props ?| '{telefone,telefone_cliente,telefone_medico,phone,phone_number,phonenumber,celular,whatsapp,whatsapp_number,wa_id,msisdn,mobile,fone,tel,remote_jid,remotejid,numero_telefone}'::text[]
                        AND coalesce(props ->> 'telefone_prefix' ~ '^[0-9]{1,4}$' AND jsonb_typeof(props -> 'telefone_prefix') = 'string', NOT props ? 'telefone_prefix')
-                       AND props::text !~ '[0-9][0-9 ().+-]{8,}[0-9]|[A-Z]|.[[{]'
+                       AND props::text !~ '[0-9][0-9 ().+-]{8,}[0-9]|[A-Z\u0130\u212A]|.[[{]'
                 THEN props ELSE pgcanary_private.scrub_pii_walk(props, false) END,
            src
       FROM public.business_event_types AS t
@@ -368,7 +383,7 @@ BEGIN
     SELECT clock_timestamp(), t.event_type, emit_event.cliente_id, emit_event.conversation_id,
            CASE WHEN NOT props ?| '{telefone,telefone_cliente,telefone_medico,phone,phone_number,phonenumber,celular,whatsapp,whatsapp_number,wa_id,msisdn,mobile,fone,tel,remote_jid,remotejid,numero_telefone}'::text[]
                        AND coalesce(props ->> 'telefone_prefix' ~ '^[0-9]{1,4}$' AND jsonb_typeof(props -> 'telefone_prefix') = 'string', NOT props ? 'telefone_prefix')
-                       AND props::text !~ '[0-9][0-9 ().+-]{8,}[0-9]|[A-Z]|.[[{]'
+                       AND props::text !~ '[0-9][0-9 ().+-]{8,}[0-9]|[A-Z\u0130\u212A]|.[[{]'
                 THEN props ELSE pgcanary_private.scrub_pii_walk(props, false) END,
            'backend'
       FROM public.business_event_types AS t
@@ -459,7 +474,7 @@ BEGIN
             SELECT w.event_id, clock_timestamp(), w.event_type, w.cliente_id, w.conversation_id,
                    CASE WHEN NOT props ?| '{telefone,telefone_cliente,telefone_medico,phone,phone_number,phonenumber,celular,whatsapp,whatsapp_number,wa_id,msisdn,mobile,fone,tel,remote_jid,remotejid,numero_telefone}'::text[]
                                AND coalesce(props ->> 'telefone_prefix' ~ '^[0-9]{1,4}$' AND jsonb_typeof(props -> 'telefone_prefix') = 'string', NOT props ? 'telefone_prefix')
-                               AND props::text !~ '[0-9][0-9 ().+-]{8,}[0-9]|[A-Z]|.[[{]'
+                               AND props::text !~ '[0-9][0-9 ().+-]{8,}[0-9]|[A-Z\u0130\u212A]|.[[{]'
                         THEN props ELSE pgcanary_private.scrub_pii_walk(props, false) END,
                    'backend'
             FROM gated AS w WHERE w.event_id IS NOT NULL
@@ -819,8 +834,6 @@ SELECT pgcanary_private.run_as_writer(ARRAY[
     'public.emit_event(text, uuid, uuid, jsonb)', 'public.emit_events(jsonb)',
     'pgcanary_private.record_event(text, uuid, uuid, jsonb, text)'
 ]::regprocedure[]);
--- Nobody calls the gate's refresh but the flags trigger and migrate.
-REVOKE ALL ON FUNCTION pgcanary_private.refresh_event_gate() FROM PUBLIC, anon, authenticated, service_role;
 
 -- Re-applied on every migrate: the days around today always have their partition.
 SELECT pgcanary_private.ensure_event_partitions((now() AT TIME ZONE 'UTC')::date - 2, (now() AT TIME ZONE 'UTC')::date + 7);

@@ -34,25 +34,42 @@ DECLARE
     fn      regprocedure;
     nsp     regnamespace;
     granted boolean;
+    bad     text;
 BEGIN
+    -- business_events trusts this role's rows: it must not be a role someone can use.
+    -- (The migrating role is a member for the migrate transaction only, see migrate.py.)
+    SELECT concat_ws(', ', CASE WHEN r.rolcanlogin THEN 'LOGIN' END, CASE WHEN r.rolsuper THEN 'SUPERUSER' END,
+                     CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END,
+                     (SELECT 'members: ' || string_agg(m.member::regrole::text, ', ')
+                        FROM pg_catalog.pg_auth_members AS m
+                       WHERE m.roleid = r.oid AND m.member <> current_user::regrole))
+      INTO bad
+      FROM pg_catalog.pg_roles AS r WHERE r.rolname = 'pgcanary_writer';
+    IF bad IS NULL OR bad <> '' THEN
+        RAISE EXCEPTION 'role pgcanary_writer is %', coalesce('not safe to trust (' || bad || ')', 'missing')
+            USING ERRCODE = 'PC003',
+                  HINT = 'business_events trusts rows written as pgcanary_writer: it must be NOLOGIN, not SUPERUSER nor BYPASSRLS, with no members. ALTER ROLE / REVOKE, or run db/0006.';
+    END IF;
     FOREACH fn IN ARRAY fns LOOP
         SELECT p.pronamespace INTO nsp FROM pg_catalog.pg_proc AS p WHERE p.oid = fn;
         IF NOT (SELECT p.prosecdef FROM pg_catalog.pg_proc AS p WHERE p.oid = fn) THEN
             RAISE EXCEPTION '% must be declared SECURITY DEFINER to run as pgcanary_writer', fn
                 USING ERRCODE = 'PC003';
         END IF;
-        IF (SELECT p.proowner FROM pg_catalog.pg_proc AS p WHERE p.oid = fn) = 'pgcanary_writer'::regrole THEN
-            CONTINUE;
+        IF (SELECT p.proowner FROM pg_catalog.pg_proc AS p WHERE p.oid = fn) <> 'pgcanary_writer'::regrole THEN
+            granted := NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user)
+                       AND NOT has_schema_privilege('pgcanary_writer', nsp, 'CREATE');
+            IF granted THEN
+                EXECUTE format('GRANT CREATE ON SCHEMA %s TO pgcanary_writer', nsp);
+            END IF;
+            EXECUTE format('ALTER FUNCTION %s OWNER TO pgcanary_writer', fn);
+            IF granted THEN
+                EXECUTE format('REVOKE CREATE ON SCHEMA %s FROM pgcanary_writer', nsp);
+            END IF;
         END IF;
-        granted := NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user)
-                   AND NOT has_schema_privilege('pgcanary_writer', nsp, 'CREATE');
-        IF granted THEN
-            EXECUTE format('GRANT CREATE ON SCHEMA %s TO pgcanary_writer', nsp);
-        END IF;
-        EXECUTE format('ALTER FUNCTION %s OWNER TO pgcanary_writer', fn);
-        IF granted THEN
-            EXECUTE format('REVOKE CREATE ON SCHEMA %s FROM pgcanary_writer', nsp);
-        END IF;
+        -- The migrating role (Supabase's postgres, the SQL Editor's user) keeps calling them,
+        -- as it could while it owned them.
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', fn, current_user);
     END LOOP;
 END
 $$;

@@ -30,7 +30,11 @@ GRANT INSERT ON TABLE public.business_events TO pgcanary_writer;
 GRANT SELECT (event_id) ON TABLE public.business_events TO pgcanary_writer;
 DROP POLICY IF EXISTS "pgcanary_writer appends business events" ON public.business_events;
 CREATE POLICY "pgcanary_writer appends business events" ON public.business_events
-    FOR ALL TO pgcanary_writer USING (true) WITH CHECK (true);
-GRANT USAGE ON SCHEMA pgcanary_private TO pgcanary_writer;
+    FOR INSERT TO pgcanary_writer WITH CHECK (true);
+DROP POLICY IF EXISTS "pgcanary_writer reads back what it appends" ON public.business_events;
+CREATE POLICY "pgcanary_writer reads back what it appends" ON public.business_events
+    FOR SELECT TO pgcanary_writer USING (true);
+-- Explicit: a hardened project may have revoked USAGE on public from PUBLIC.
+GRANT USAGE ON SCHEMA public, pgcanary_private TO pgcanary_writer;
 GRANT EXECUTE ON FUNCTION pgcanary_private.validate_event(text, jsonb), pgcanary_private.scrub_pii_walk(jsonb, boolean),
     pgcanary_private.phone_prefix(text) TO pgcanary_writer;

@@ -66,11 +66,16 @@ def apply_code(database_url: str, root: Path = ROOT) -> list[str]:
         # Bodies refer to functions defined later in the manifest; they are checked by
         # plpgsql_check and the tests instead of at creation time.
         conn.execute("set local check_function_bodies = off")
+        # The event writers are owned by pgcanary_writer (db/0006); replacing them needs its
+        # privileges. The membership lives and dies inside this transaction: committed, no
+        # role is a member, so no role of any database of the cluster can act as it.
+        conn.execute("grant pgcanary_writer to current_user")
         for path in files:
             try:
                 conn.execute(path.read_text())
             except psycopg.Error as exc:
                 raise RuntimeError(f"{path.relative_to(root)}: {exc}") from exc
+        conn.execute("revoke pgcanary_writer from current_user")
     return [str(p.relative_to(root)) for p in files]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -282,3 +283,33 @@ def test_rollback_then_migrate_gives_the_same_database(fresh_database):
                       "after": sorted(set(again[name]) - set(first[name]))}
                for name in first if first[name] != again[name]}
     assert changed == {}
+
+
+def test_a_non_superuser_migrating_role_works_as_on_supabase(pg_server):
+    """On Supabase the migrating role (postgres) is not a superuser: it has CREATEROLE and owns
+    the database. Migrating twice as such a role must work, leave pgcanary_writer with no
+    member (migrate borrows the membership inside its transaction), and the event writers
+    must run as pgcanary_writer and write."""
+    name = "nsu_" + uuid.uuid4().hex[:10]
+    admin = pg_server.url(database="postgres")
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute("do $$ begin if not exists (select from pg_roles where rolname = 'pgcanary_migrator') then "
+                  "create role pgcanary_migrator login createrole; end if; end $$")
+        c.execute(f'create database "{name}" owner pgcanary_migrator')
+    url = pg_server.url(database=name, user="pgcanary_migrator")
+    try:
+        migrate(url)
+        migrate(url)
+        with psycopg.connect(url, autocommit=True) as c:
+            assert c.execute("select rolsuper from pg_roles where rolname = current_user").fetchone()[0] is False
+            assert c.execute("select count(*) from pg_auth_members where roleid = 'pgcanary_writer'::regrole").fetchone()[0] == 0
+            owners = c.execute("select array_agg(distinct proowner::regrole::text) from pg_proc "
+                               "where proname in ('emit_event', 'emit_events', 'record_event')").fetchone()[0]
+            assert owners == ["pgcanary_writer"]
+            assert c.execute("select emit_event('opt_in', null, null, '{\"telefone\": \"+55 11 98765-4321\"}') is not null").fetchone()[0]
+            assert c.execute("select event_props from business_events").fetchone()[0] == {"telefone_prefix": "5511"}
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                c.execute("set role pgcanary_writer")
+    finally:
+        with psycopg.connect(admin, autocommit=True) as c:
+            c.execute(f'drop database "{name}" with (force)')
