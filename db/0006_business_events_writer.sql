@@ -1,6 +1,6 @@
 -- depends: 0005_governance
 SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
--- The fast path of business events (docs/events.md, "How a row is checked"; the figures are
+-- The fast path of business events (docs/events.md, "How the hot path is built"; the figures are
 -- in bench/README.md, "Business events").
 --
 -- 1. pgcanary_writer: a role nobody logs in as and nobody is a member of. The functions that
