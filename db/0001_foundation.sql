@@ -1,7 +1,9 @@
+-- depends: 0000_lock_down
 -- Roles, the private schema, feature flags and their audit trail.
 -- Every SQL file of ours starts by pinning search_path for its transaction, so unqualified
 -- names and operators below cannot resolve to objects planted in another schema (pgspot).
 SET LOCAL search_path TO pg_catalog, pg_temp;
+DO $$ BEGIN PERFORM pgcanary_private.refuse_existing(ARRAY['public.feature_flag_audit']); END $$;  -- db/0000
 
 -- Supabase already has anon, authenticated and service_role: create them only when missing
 -- (vanilla Postgres 15), with the attributes Supabase gives them.
@@ -20,7 +22,7 @@ END
 $$;
 
 -- Internal helpers (trigger functions, actor lookup) live outside the schema PostgREST exposes.
-CREATE SCHEMA pgcanary_private;
+CREATE SCHEMA IF NOT EXISTS pgcanary_private;  -- db/0000 may have made it
 REVOKE ALL ON SCHEMA pgcanary_private FROM PUBLIC;
 GRANT USAGE ON SCHEMA pgcanary_private TO service_role;
 
@@ -93,3 +95,6 @@ SELECT 'business_events_rollout_pct', coalesce(f.value -> 'percentage', '0'),
        'Alias of business_events_canary.percentage (seed 8.4 procedure): writing N sets the canary to N%'
 FROM public.feature_flags AS f WHERE f.flag_key = 'business_events_canary'
 ON CONFLICT (flag_key) DO NOTHING;
+
+-- Closed to the API before this migration commits (db/0000 says why).
+DO $$ BEGIN PERFORM pgcanary_private.lock_down(ARRAY['public.feature_flags', 'public.feature_flag_audit']::regclass[]); END $$;

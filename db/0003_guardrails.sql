@@ -1,5 +1,6 @@
 -- depends: 0002_business_events
 SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
+DO $$ BEGIN PERFORM pgcanary_private.refuse_existing(ARRAY['public.outbound_channels', 'public.outbound_methods', 'public.opt_outs', 'public.opt_out_audit', 'public.rate_limit_rules', 'public.rate_limit_hits', 'public.external_handoffs']); END $$;  -- db/0000
 -- Outbound guardrails: send configuration (methods, channels), opt-out, exact rate limits with
 -- a keyed hash, the external handoff, and the flags the kill switches write.
 -- Functions: functions/guardrails.sql. Docs: docs/guardrails.md.
@@ -162,3 +163,6 @@ INSERT INTO public.feature_flags (flag_key, value, description) VALUES
     ('external_handoff', '{"enabled": false, "canary_pct": 0}',
      'External handoff (ponte externa) canary: enabled and canary_pct (0-100), same bucketing as every canary. Write it with toggle_ponte_externa().')
 ON CONFLICT (flag_key) DO NOTHING;
+
+-- Closed to the API before this migration commits (db/0000 says why).
+DO $$ BEGIN PERFORM pgcanary_private.lock_down(ARRAY['public.outbound_channels', 'public.outbound_methods', 'public.opt_outs', 'public.opt_out_audit', 'public.rate_limit_rules', 'public.rate_limit_hits', 'pgcanary_private.hash_keys', 'public.external_handoffs']::regclass[]); END $$;

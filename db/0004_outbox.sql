@@ -1,5 +1,6 @@
 -- depends: 0003_guardrails
 SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
+DO $$ BEGIN PERFORM pgcanary_private.refuse_existing(ARRAY['public.circuit_breakers', 'public.outbound_messages', 'public.outbound_message_audit']); END $$;  -- db/0000
 -- Outbox (seed 002, gap C1) and the circuit breaker shared by all workers (gap B2).
 -- Functions: functions/circuit.sql, functions/outbox.sql. Docs: docs/outbox.md, docs/circuit.md.
 
@@ -84,3 +85,6 @@ CREATE TABLE public.outbound_message_audit (
 CREATE INDEX outbound_message_audit_message_idx ON public.outbound_message_audit (message_id, changed_at DESC);
 COMMENT ON TABLE public.outbound_message_audit IS
     'Who resolved an unknown outbound message, how and why (outbox_resolve or raw SQL). Append-only.';
+
+-- Closed to the API before this migration commits (db/0000 says why).
+DO $$ BEGIN PERFORM pgcanary_private.lock_down(ARRAY['public.circuit_breakers', 'public.outbound_messages', 'public.outbound_message_audit']::regclass[]); END $$;

@@ -50,3 +50,6 @@ COMMENT ON TABLE pgcanary_private.business_event_gate IS
 ALTER TABLE public.business_events
     DROP CONSTRAINT IF EXISTS business_events_props_is_object,
     DROP CONSTRAINT IF EXISTS business_events_source_length;
+
+-- Closed to the API before this migration commits (db/0000 says why).
+DO $$ BEGIN PERFORM pgcanary_private.lock_down(ARRAY['pgcanary_private.business_event_gate']::regclass[]); END $$;

@@ -55,15 +55,32 @@ def _run(fn, *args, title: str, **kwargs):
 
 @app.command()
 def migrate(database_url: Optional[str] = typer.Option(None, "--database-url", envvar="DATABASE_URL")):
-    """Apply db/ migrations, then functions/ and policies/ (idempotent)."""
+    """Install or upgrade: db/ migrations, then functions/ and policies/, in one transaction."""
     from pgcanary.migrate import migrate as run_migrate
 
     try:
         applied, code = run_migrate(db.database_url(database_url))
-    except Exception as exc:  # a migration error must reach the operator whole
+    except psycopg.Error as exc:  # refused: nothing was changed; say what was found and what to do
+        diag = exc.diag
+        err.print(f"[bold red]install refused, nothing changed[/] ({diag.sqlstate or 'no SQLSTATE'}): "
+                  f"{diag.message_primary or exc}")
+        for label, text in (("detail", diag.message_detail), ("hint", diag.message_hint),
+                            ("where", "; ".join(getattr(exc, "__notes__", [])))):
+            if text:
+                err.print(f"  {label}: {text}")
+        raise typer.Exit(1)
+    except Exception as exc:
         _fail(exc)
     console.print(f"migrations applied: {', '.join(applied) or 'none pending'}")
     console.print(f"functions and policies re-applied: {len(code)} files")
+
+
+@app.command()
+def bundle():
+    """Print the whole install as one SQL script (for psql -1, supabase/migrations/ or the SQL Editor)."""
+    from pgcanary.migrate import bundle as make_bundle
+
+    typer.echo(make_bundle(), nl=False)
 
 
 @app.command()

@@ -1,0 +1,63 @@
+"""RPC wrappers for functions/flags.sql: one function, one database call, no rule here."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from pgcanary.db import rpc
+
+Conn = psycopg.Connection | None
+
+
+def canary_bucket(cliente_id: UUID | str, salt: str | None = None, *, conn: Conn = None) -> int:
+    return rpc("canary_bucket", {"cliente_id": (str(cliente_id), "uuid"), "salt": (salt, "text")}, conn=conn)
+
+
+def evaluate_flag(flag_key: str, cliente_id: UUID | str | None, *, conn: Conn = None) -> dict[str, Any]:
+    return rpc("evaluate_flag", {"flag_key": (flag_key, "text"),
+                                 "cliente_id": (str(cliente_id) if cliente_id else None, "uuid")}, conn=conn)
+
+
+def is_enabled(flag_key: str, cliente_id: UUID | str | None, *, conn: Conn = None) -> bool:
+    return rpc("is_enabled", {"flag_key": (flag_key, "text"),
+                              "cliente_id": (str(cliente_id) if cliente_id else None, "uuid")}, conn=conn)
+
+
+def should_emit_event(cliente_id: UUID | str | None, event_type: str, *, conn: Conn = None) -> bool:
+    return rpc("should_emit_event", {"cliente_id": (str(cliente_id) if cliente_id else None, "uuid"),
+                                     "event_type": (event_type, "text")}, conn=conn)
+
+
+def get_rollout_status(flag_key: str = "business_events_canary", *, conn: Conn = None) -> dict[str, Any]:
+    return rpc("get_rollout_status", {"flag_key": (flag_key, "text")}, conn=conn)
+
+
+def set_rollout_percentage(flag_key: str, percentage: int, reason: str, *, conn: Conn = None) -> dict[str, Any]:
+    return rpc("set_rollout_percentage", {"flag_key": (flag_key, "text"), "percentage": (percentage, "integer"),
+                                          "reason": (reason, "text")}, conn=conn)
+
+
+def kill_flag(flag_key: str, reason: str, *, conn: Conn = None) -> dict[str, Any]:
+    return rpc("kill_flag", {"flag_key": (flag_key, "text"), "reason": (reason, "text")}, conn=conn)
+
+
+def resume_flag(flag_key: str, reason: str, *, conn: Conn = None) -> dict[str, Any]:
+    return rpc("resume_flag", {"flag_key": (flag_key, "text"), "reason": (reason, "text")}, conn=conn)
+
+
+def add_to_allowlist(cliente_id: UUID | str, flag_key: str = "business_events_canary", *, conn: Conn = None) -> bool:
+    return rpc("add_to_allowlist", {"cliente_id": (str(cliente_id), "uuid"), "flag_key": (flag_key, "text")}, conn=conn)
+
+
+def remove_from_allowlist(cliente_id: UUID | str, flag_key: str = "business_events_canary", *,
+                          conn: Conn = None) -> bool:
+    return rpc("remove_from_allowlist", {"cliente_id": (str(cliente_id), "uuid"), "flag_key": (flag_key, "text")},
+               conn=conn)
+
+
+def flag_audit_trail(flag_key: str | None = None, max_rows: int = 50, *, conn: Conn = None) -> list[tuple]:
+    return rpc("flag_audit_trail", {"flag_key": (flag_key, "text"), "max_rows": (max_rows, "integer")},
+               conn=conn, setof=True)

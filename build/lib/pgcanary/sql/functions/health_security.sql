@@ -1,0 +1,99 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
+-- Security health checks for the SQL Editor: each view must read zero rows. One column set
+-- (check_name, object_type, object_name, detail) so a single query can UNION them all
+-- (health_security_all). Scope: the schemas our objects live in (public, pgcanary_private,
+-- pgcanary_migrations), extension members excluded; on Supabase this includes your own
+-- objects in public, which the seed's checks (002, Security Hardening) also cover.
+-- Docs: docs/health_security.md. Tests: tests/sql/health_security.test.sql.
+
+CREATE OR REPLACE VIEW public.health_security_anon_grants
+WITH (security_invoker = true) AS
+SELECT 'anon_grants'::text AS check_name,
+       CASE c.relkind WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' ELSE 'table' END AS object_type,
+       c.oid::regclass::text AS object_name,
+       format('%s holds %s', r.rolname, a.privilege_type) AS detail
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL pg_catalog.aclexplode(coalesce(c.relacl, pg_catalog.acldefault('r'::"char", c.relowner))) a
+JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
+WHERE n.nspname IN ('public', 'pgcanary_private', 'pgcanary_migrations')
+  AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+  AND r.rolname IN ('anon', 'authenticated')
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                  WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+UNION ALL
+SELECT 'anon_grants', 'function', p.oid::regprocedure::text, format('%s can execute', r.rolname)
+FROM pg_catalog.pg_proc p
+JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+CROSS JOIN (SELECT rolname FROM pg_catalog.pg_roles WHERE rolname IN ('anon', 'authenticated')) r
+WHERE n.nspname IN ('public', 'pgcanary_private', 'pgcanary_migrations')
+  AND pg_catalog.has_function_privilege(r.rolname, p.oid, 'EXECUTE')
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                  WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e');
+COMMENT ON VIEW public.health_security_anon_grants IS
+    'Must be empty: privileges of anon or authenticated on our tables, views, sequences and functions (includes the seed''s "tables with a grant to anon" check).';
+
+CREATE OR REPLACE VIEW public.health_security_exposed_definer
+WITH (security_invoker = true) AS
+SELECT 'exposed_security_definer'::text AS check_name, 'function'::text AS object_type,
+       p.oid::regprocedure::text AS object_name,
+       format('SECURITY DEFINER executable by %s', r.rolname) AS detail
+FROM pg_catalog.pg_proc p
+JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+CROSS JOIN (SELECT rolname FROM pg_catalog.pg_roles WHERE rolname IN ('anon', 'authenticated')) r
+WHERE n.nspname IN ('public', 'pgcanary_private', 'pgcanary_migrations')
+  AND p.prosecdef
+  AND pg_catalog.has_function_privilege(r.rolname, p.oid, 'EXECUTE');
+COMMENT ON VIEW public.health_security_exposed_definer IS
+    'Must be empty: SECURITY DEFINER functions that anon or authenticated can execute (the seed''s second verification query).';
+
+CREATE OR REPLACE VIEW public.health_security_tables_without_rls
+WITH (security_invoker = true) AS
+SELECT 'table_without_rls'::text AS check_name, 'table'::text AS object_type,
+       c.oid::regclass::text AS object_name, 'row level security is disabled'::text AS detail
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname IN ('public', 'pgcanary_private', 'pgcanary_migrations')
+  AND c.relkind IN ('r', 'p')
+  AND NOT c.relrowsecurity
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                  WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+  -- a partition inherits its parent's policies; RLS is checked on the parent
+  AND NOT c.relispartition;
+COMMENT ON VIEW public.health_security_tables_without_rls IS
+    'Must be empty: tables (not partitions) in our schemas with row level security disabled.';
+
+CREATE OR REPLACE VIEW public.health_security_mutable_search_path
+WITH (security_invoker = true) AS
+SELECT 'mutable_search_path'::text AS check_name, 'function'::text AS object_type,
+       p.oid::regprocedure::text AS object_name, 'no SET search_path clause'::text AS detail
+FROM pg_catalog.pg_proc p
+JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname IN ('public', 'pgcanary_private', 'pgcanary_migrations')
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(coalesce(p.proconfig, '{}')) AS cfg WHERE cfg LIKE 'search_path=%')
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                  WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e');
+COMMENT ON VIEW public.health_security_mutable_search_path IS
+    'Must be empty: functions in our schemas without a fixed search_path (schema poisoning).';
+
+CREATE OR REPLACE VIEW public.health_security_all
+WITH (security_invoker = true) AS
+SELECT * FROM public.health_security_anon_grants
+UNION ALL SELECT * FROM public.health_security_exposed_definer
+UNION ALL SELECT * FROM public.health_security_tables_without_rls
+UNION ALL SELECT * FROM public.health_security_mutable_search_path;
+COMMENT ON VIEW public.health_security_all IS
+    'Every security finding in one list; must be empty. Open it in the SQL Editor.';
+
+DO $$
+DECLARE
+    v text;
+BEGIN
+    FOREACH v IN ARRAY ARRAY['health_security_anon_grants', 'health_security_exposed_definer',
+                             'health_security_tables_without_rls', 'health_security_mutable_search_path',
+                             'health_security_all'] LOOP
+        EXECUTE format('REVOKE ALL ON public.%I FROM PUBLIC, anon, authenticated', v);
+        EXECUTE format('GRANT SELECT ON public.%I TO service_role', v);
+    END LOOP;
+END
+$$;

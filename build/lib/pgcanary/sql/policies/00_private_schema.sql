@@ -1,0 +1,11 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
+-- pgcanary_private holds helpers and trigger functions; PostgREST does not expose it.
+-- service_role may execute the helpers its RPCs call (our RPCs are SECURITY INVOKER);
+-- anon, authenticated and PUBLIC get nothing.
+REVOKE ALL ON SCHEMA pgcanary_private FROM PUBLIC, anon, authenticated;
+GRANT USAGE ON SCHEMA pgcanary_private TO service_role;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA pgcanary_private FROM PUBLIC, anon, authenticated;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA pgcanary_private TO service_role;
+ALTER DEFAULT PRIVILEGES IN SCHEMA pgcanary_private REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+-- The audit trigger is SECURITY DEFINER: nobody calls it directly, not even service_role.
+REVOKE ALL ON FUNCTION pgcanary_private.feature_flags_audit() FROM service_role;
