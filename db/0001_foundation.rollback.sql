@@ -12,6 +12,6 @@ DROP FUNCTION IF EXISTS
     public.remove_from_allowlist(uuid, text), public.flag_audit_trail(text, integer);
 DROP VIEW IF EXISTS public.health_security_all, public.health_security_anon_grants,
     public.health_security_exposed_definer, public.health_security_tables_without_rls,
-    public.health_security_mutable_search_path;
+    public.health_security_mutable_search_path, public.health_security_default_privileges;
 DROP TABLE IF EXISTS public.feature_flag_audit;
 DROP SCHEMA IF EXISTS pgcanary_private CASCADE;

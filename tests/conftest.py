@@ -68,6 +68,18 @@ def pg_server(database_url) -> ThrowawayPostgres:
     return _Shared.server
 
 
+@pytest.fixture(scope="session")
+def supabase_cluster():
+    """A second throwaway cluster shaped like Supabase's (tests/py/supabase_shape.py)."""
+    from supabase_shape import SupabaseCluster
+
+    cluster = SupabaseCluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture
 def fresh_database(pg_server):
     """An empty database on the session's server, dropped afterwards."""

@@ -41,6 +41,21 @@ def catalog_digest(url: str) -> dict[str, list]:
             where n.nspname in ('public', 'pgcanary_private', 'pgcanary_migrations')
               and c.relkind in ('r', 'p', 'v', 'm', 'S')
             order by 1""",
+        "columns": """
+            select a.attrelid::regclass::text, a.attnum, a.attname::text, format_type(a.atttypid, a.atttypmod),
+                   a.attnotnull, a.attidentity::text, coalesce(pg_get_expr(d.adbin, d.adrelid), '')
+            from pg_attribute a join pg_class c on c.oid = a.attrelid
+            left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+            where c.relnamespace in (select oid from pg_namespace where nspname in ('public', 'pgcanary_private', 'pgcanary_migrations'))
+              and c.relkind in ('r', 'p', 'v', 'm') and a.attnum > 0 and not a.attisdropped
+            order by 1, 2""",
+        "indexes_and_constraints": """
+            select schemaname::text, tablename::text, indexname::text, indexdef from pg_indexes
+            where schemaname in ('public', 'pgcanary_private', 'pgcanary_migrations')
+            union all
+            select conrelid::regclass::text, contype::text, conname::text, pg_get_constraintdef(oid) from pg_constraint
+            where connamespace in (select oid from pg_namespace where nspname in ('public', 'pgcanary_private'))
+            order by 1, 2, 3""",
         "schemas": """
             select nspname::text, coalesce(nspacl::text, '<default>') from pg_namespace
             where nspname in ('public', 'pgcanary_private', 'pgcanary_migrations') order by 1""",

@@ -1,6 +1,6 @@
 -- The security health views read zero rows on our schema, and each one catches its fault.
 begin;
-select plan(10);
+select plan(13);
 
 select is((select count(*) from health_security_all), 0::bigint, 'health_security_all is empty after migrate');
 
@@ -19,7 +19,17 @@ select is((select count(*) from health_security_anon_grants where object_name = 
 create function public.hs_probe_definer() returns int language sql security definer set search_path = pg_catalog as 'select 1';
 select is((select count(*) from health_security_exposed_definer where object_name = 'hs_probe_definer()'), 2::bigint,
           'an exposed SECURITY DEFINER function is reported');
-select cmp_ok((select count(*) from health_security_all), '>=', 6::bigint, 'health_security_all unions every check');
+grant usage on sequence public.feature_flag_audit_audit_id_seq to anon;
+select is((select count(*) from health_security_anon_grants where object_name = 'feature_flag_audit_audit_id_seq'
+             and object_type = 'sequence'), 1::bigint, 'a grant to anon on an audit sequence is reported');
+alter default privileges in schema pgcanary_private grant select on tables to authenticated;
+select is((select count(*) from health_security_default_privileges where object_name = 'pgcanary_private'
+             and detail like '%authenticated SELECT'), 1::bigint,
+          'a default privilege handing our private schema''s next tables to authenticated is reported');
+alter default privileges grant execute on functions to anon;
+select is((select count(*) from health_security_default_privileges where object_name = '(every schema)'), 1::bigint,
+          'a global default privilege for anon is reported');
+select cmp_ok((select count(*) from health_security_all), '>=', 9::bigint, 'health_security_all unions every check');
 
 -- Only service_role reads them.
 set local role service_role;

@@ -1,5 +1,5 @@
 SET LOCAL search_path TO pg_catalog, pg_temp;
-DROP FUNCTION IF EXISTS pgcanary_private.lock_down(regclass[]);
+DROP FUNCTION IF EXISTS pgcanary_private.lock_down(regclass[]), pgcanary_private.refuse_existing(text[]);
 -- The schema goes with 0001's rollback (it holds everything private); dropped here only if empty.
 DO $$
 BEGIN

@@ -54,3 +54,26 @@ $$;
 REVOKE ALL ON FUNCTION pgcanary_private.lock_down(regclass[]) FROM PUBLIC;
 COMMENT ON FUNCTION pgcanary_private.lock_down(regclass[]) IS
     'Enables RLS on tables and revokes PUBLIC, anon and authenticated on tables, views, sequences (serial and identity) and partitions. Every migration calls it on what it creates (db/0000).';
+
+-- A table of ours that already exists in public belongs to someone else (a refused install is
+-- one transaction: nothing of ours stays behind). Every migration names what it creates first.
+CREATE OR REPLACE FUNCTION pgcanary_private.refuse_existing(relations text[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found text := (SELECT string_agg(r, ', ' ORDER BY r) FROM unnest(relations) AS r
+                    WHERE pg_catalog.to_regclass(r) IS NOT NULL);
+BEGIN
+    IF found IS NOT NULL THEN
+        RAISE EXCEPTION 'pgcanary cannot install: % already exists and is not pgcanary''s', found
+            USING ERRCODE = 'PC052',
+                  DETAIL = 'The install was refused as a whole; nothing was changed.',
+                  HINT = 'Rename the existing table (ALTER TABLE ... RENAME TO ..._old), install, then copy its rows into ours.';
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION pgcanary_private.refuse_existing(text[]) FROM PUBLIC;
+COMMENT ON FUNCTION pgcanary_private.refuse_existing(text[]) IS
+    'Refuses the install (PC052) when a table a migration creates already exists: it is someone else''s (db/0000).';

@@ -3,6 +3,7 @@
 -- Every SQL file of ours starts by pinning search_path for its transaction, so unqualified
 -- names and operators below cannot resolve to objects planted in another schema (pgspot).
 SET LOCAL search_path TO pg_catalog, pg_temp;
+DO $$ BEGIN PERFORM pgcanary_private.refuse_existing(ARRAY['public.feature_flag_audit']); END $$;  -- db/0000
 
 -- Supabase already has anon, authenticated and service_role: create them only when missing
 -- (vanilla Postgres 15), with the attributes Supabase gives them.

@@ -1,5 +1,6 @@
 -- depends: 0001_foundation
 SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
+DO $$ BEGIN PERFORM pgcanary_private.refuse_existing(ARRAY['public.business_event_types']); END $$;  -- db/0000
 -- Business events (seed 000, Stories 8.2-8.3; seed 002, queries Q1-Q5): the event-type
 -- registry, the time-partitioned business_events table, and the hourly rollup that keeps
 -- the rollout metrics fast at 10M+ rows. Functions, triggers and grants: functions/events.sql

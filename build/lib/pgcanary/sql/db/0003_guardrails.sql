@@ -1,5 +1,6 @@
 -- depends: 0002_business_events
 SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
+DO $$ BEGIN PERFORM pgcanary_private.refuse_existing(ARRAY['public.outbound_channels', 'public.outbound_methods', 'public.opt_outs', 'public.opt_out_audit', 'public.rate_limit_rules', 'public.rate_limit_hits', 'public.external_handoffs']); END $$;  -- db/0000
 -- Outbound guardrails: send configuration (methods, channels), opt-out, exact rate limits with
 -- a keyed hash, the external handoff, and the flags the kill switches write.
 -- Functions: functions/guardrails.sql. Docs: docs/guardrails.md.

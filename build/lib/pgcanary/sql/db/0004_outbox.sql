@@ -1,5 +1,6 @@
 -- depends: 0003_guardrails
 SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
+DO $$ BEGIN PERFORM pgcanary_private.refuse_existing(ARRAY['public.circuit_breakers', 'public.outbound_messages', 'public.outbound_message_audit']); END $$;  -- db/0000
 -- Outbox (seed 002, gap C1) and the circuit breaker shared by all workers (gap B2).
 -- Functions: functions/circuit.sql, functions/outbox.sql. Docs: docs/outbox.md, docs/circuit.md.
 

@@ -1,5 +1,6 @@
 -- depends: 0002_business_events 0003_guardrails 0004_outbox
 SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
+DO $$ BEGIN PERFORM pgcanary_private.refuse_existing(ARRAY['public.rollout_plans', 'public.rollout_steps', 'public.rollout_prerequisites', 'public.rollout_history', 'public.incidents']); END $$;  -- db/0000
 -- Governance and health (seed 002: phases A-D, gaps, stability windows, SLOs, the daily
 -- panel; seed 000 Story 8.4): rollout plans as data, their prerequisites with evidence,
 -- incidents, the history of every step a planned flag took, and the rollup behind the SLO

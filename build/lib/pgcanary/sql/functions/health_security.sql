@@ -76,12 +76,29 @@ WHERE n.nspname IN ('public', 'pgcanary_private', 'pgcanary_migrations')
 COMMENT ON VIEW public.health_security_mutable_search_path IS
     'Must be empty: functions in our schemas without a fixed search_path (schema poisoning).';
 
+CREATE OR REPLACE VIEW public.health_security_default_privileges
+WITH (security_invoker = true) AS
+SELECT 'default_privileges'::text AS check_name,
+       CASE d.defaclobjtype WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences' WHEN 'f' THEN 'functions'
+                            WHEN 'T' THEN 'types' ELSE 'schemas' END AS object_type,
+       coalesce(d.defaclnamespace::regnamespace::text, '(every schema)') AS object_name,
+       format('objects %s creates give %s %s', d.defaclrole::regrole, r.rolname, a.privilege_type) AS detail
+FROM pg_catalog.pg_default_acl d
+CROSS JOIN LATERAL pg_catalog.aclexplode(d.defaclacl) a
+JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
+WHERE r.rolname IN ('anon', 'authenticated')
+  AND (d.defaclnamespace = 0
+       OR d.defaclnamespace IN (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname IN ('pgcanary_private', 'pgcanary_migrations')));
+COMMENT ON VIEW public.health_security_default_privileges IS
+    'Must be empty: default privileges that hand the next table, sequence or function of our private schemas (or of every schema) to anon or authenticated. Supabase''s own defaults for public are not listed: every install revokes what they grant on our objects.';
+
 CREATE OR REPLACE VIEW public.health_security_all
 WITH (security_invoker = true) AS
 SELECT * FROM public.health_security_anon_grants
 UNION ALL SELECT * FROM public.health_security_exposed_definer
 UNION ALL SELECT * FROM public.health_security_tables_without_rls
-UNION ALL SELECT * FROM public.health_security_mutable_search_path;
+UNION ALL SELECT * FROM public.health_security_mutable_search_path
+UNION ALL SELECT * FROM public.health_security_default_privileges;
 COMMENT ON VIEW public.health_security_all IS
     'Every security finding in one list; must be empty. Open it in the SQL Editor.';
 
@@ -91,7 +108,7 @@ DECLARE
 BEGIN
     FOREACH v IN ARRAY ARRAY['health_security_anon_grants', 'health_security_exposed_definer',
                              'health_security_tables_without_rls', 'health_security_mutable_search_path',
-                             'health_security_all'] LOOP
+                             'health_security_default_privileges', 'health_security_all'] LOOP
         EXECUTE format('REVOKE ALL ON public.%I FROM PUBLIC, anon, authenticated', v);
         EXECUTE format('GRANT SELECT ON public.%I TO service_role', v);
     END LOOP;
