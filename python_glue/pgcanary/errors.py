@@ -174,6 +174,22 @@ class InvalidCircuitArgument(PgCanaryError):
 BY_SQLSTATE.update({cls.sqlstate: cls for cls in (
     InvalidOutboxArgument, OutboundMessageNotFound, OutboundStatusConflict, InvalidCircuitArgument)})
 
+# Install (PC050-PC059; docs/errors.md, docs/migrate.md). A refused install changed nothing.
+class YoyoBookkeepingInPublic(PgCanaryError):
+    sqlstate = "PC050"
+
+
+class AlreadyInstalled(PgCanaryError):
+    sqlstate = "PC051"
+
+
+class TableExists(PgCanaryError):
+    sqlstate = "PC052"
+
+
+BY_SQLSTATE.update({cls.sqlstate: cls for cls in (YoyoBookkeepingInPublic, AlreadyInstalled, TableExists)})
+
+
 def translate(exc: psycopg.Error) -> Exception:
     """Our own SQLSTATEs become our exception classes; anything else is returned as is."""
     state = getattr(exc, "sqlstate", None) or ""

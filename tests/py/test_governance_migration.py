@@ -7,7 +7,7 @@ from __future__ import annotations
 import psycopg
 from yoyo import get_backend, read_migrations
 
-from pgcanary.migrate import MIGRATIONS_SCHEMA, ROOT, _yoyo_url, apply_migrations, migrate
+from pgcanary.migrate import MIGRATIONS_SCHEMA, ROOT, _yoyo_url, migrate
 
 TABLES = ["public.rollout_plans", "public.rollout_steps", "public.rollout_prerequisites", "public.rollout_history",
           "public.incidents", "pgcanary_private.health_rollup", "pgcanary_private.health_last_seen",
@@ -53,8 +53,7 @@ def test_rollback_and_reapply(fresh_database):
         conn.execute("insert into business_events (ts, event_type) values (now() - interval '2 hours', 'opt_in')")
         assert conn.execute("select count(*) from business_events").fetchone()[0] == 1
 
-    assert apply_migrations(fresh_database) == ["0005_governance"]
-    migrate(fresh_database)
+    assert migrate(fresh_database)[0] == ["0005_governance"], 'migrate re-applies the rolled-back migration and the code'
     with psycopg.connect(fresh_database, autocommit=True) as conn:
         assert all(_present(conn).values())
         assert conn.execute("select rollout_gate('guardrails_canary') -> 'current' ->> 'step'").fetchone()[0] == "B"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 from yoyo import get_backend, read_migrations
 
-from pgcanary.migrate import MIGRATIONS_SCHEMA, ROOT, _yoyo_url, apply_migrations, migrate
+from pgcanary.migrate import MIGRATIONS_SCHEMA, ROOT, _yoyo_url, migrate
 
 OURS = ["public.outbound_channels", "public.outbound_methods", "public.opt_outs", "public.opt_out_audit",
         "public.rate_limit_rules", "public.rate_limit_hits", "public.external_handoffs", "pgcanary_private.hash_keys"]
@@ -49,8 +49,7 @@ def test_rollback_and_reapply(fresh_database):
         conn.execute("update feature_flags set value = 'false' where flag_key = 'pausar_julia'")
         assert conn.execute("select to_regclass('public.business_events') is not null").fetchone()[0]
 
-    assert apply_migrations(fresh_database) == ["0003_guardrails"]
-    migrate(fresh_database)
+    assert migrate(fresh_database)[0] == ["0003_guardrails"], 'migrate re-applies the rolled-back migration and the code'
     with psycopg.connect(fresh_database, autocommit=True) as conn:
         assert all(_exists(conn, OURS).values())
         r = conn.execute("select public.check_outbound_guardrails(gen_random_uuid(), '5511900001111', 'followup')").fetchone()[0]
