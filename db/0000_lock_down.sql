@@ -18,7 +18,23 @@ BEGIN
 END
 $$;
 
-CREATE SCHEMA IF NOT EXISTS pgcanary_private;
+-- Our private schema: created here, or kept if an earlier install made it. One made by a role
+-- we are not a member of is refused: its owner could plant functions our SECURITY DEFINER code
+-- would resolve (pgspot PS010 is about exactly that).
+DO $$
+DECLARE
+    owner_ oid := (SELECT n.nspowner FROM pg_catalog.pg_namespace AS n WHERE n.nspname = 'pgcanary_private');
+BEGIN
+    IF owner_ IS NULL THEN
+        EXECUTE 'CREATE SCHEMA pgcanary_private';
+    ELSIF NOT pg_catalog.pg_has_role(CURRENT_USER, owner_, 'USAGE') THEN
+        RAISE EXCEPTION 'the schema pgcanary_private already exists and belongs to another role'
+            USING ERRCODE = 'PC053',
+                  DETAIL = 'pgcanary keeps its internal functions and tables there; a schema owned by a role the installer is not a member of cannot be trusted.',
+                  HINT = 'Drop or rename that schema, or run the install as its owner.';
+    END IF;
+END
+$$;
 REVOKE ALL ON SCHEMA pgcanary_private FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION pgcanary_private.lock_down(relations regclass[])

@@ -22,7 +22,7 @@ END
 $$;
 
 -- Internal helpers (trigger functions, actor lookup) live outside the schema PostgREST exposes.
-CREATE SCHEMA IF NOT EXISTS pgcanary_private;  -- db/0000 may have made it
+-- pgcanary_private is made by db/0000 (which refuses a foreign one).
 REVOKE ALL ON SCHEMA pgcanary_private FROM PUBLIC;
 GRANT USAGE ON SCHEMA pgcanary_private TO service_role;
 
@@ -49,11 +49,16 @@ CREATE TABLE IF NOT EXISTS public.feature_flags (
 DO $$
 BEGIN
     -- An adopted table may keep its values as text or json; JSON text converts, anything
-    -- else stops the migration with the failing row's error (nothing is guessed).
+    -- else stops the migration with our code (nothing is guessed, the value is not echoed).
     IF (SELECT a.atttypid <> 'jsonb'::regtype FROM pg_catalog.pg_attribute a
         WHERE a.attrelid = 'public.feature_flags'::regclass AND a.attname = 'value') THEN
         ALTER TABLE public.feature_flags ALTER COLUMN value TYPE jsonb USING value::text::jsonb;
     END IF;
+EXCEPTION WHEN invalid_text_representation THEN
+    RAISE EXCEPTION 'an existing public.feature_flags.value is not JSON'
+        USING ERRCODE = 'PC054',
+              DETAIL = 'pgcanary keeps flag values as jsonb and converts text values that are JSON; it does not guess the others.',
+              HINT = 'Make every value JSON text (for example yes becomes true, a bare word becomes "word"), then migrate again.';
 END
 $$;
 ALTER TABLE public.feature_flags

@@ -187,7 +187,15 @@ class TableExists(PgCanaryError):
     sqlstate = "PC052"
 
 
-BY_SQLSTATE.update({cls.sqlstate: cls for cls in (YoyoBookkeepingInPublic, AlreadyInstalled, TableExists)})
+class PrivateSchemaNotOurs(PgCanaryError):
+    sqlstate = "PC053"
+
+
+class FlagValueNotJson(PgCanaryError):
+    sqlstate = "PC054"
+
+
+BY_SQLSTATE.update({cls.sqlstate: cls for cls in (YoyoBookkeepingInPublic, AlreadyInstalled, TableExists, PrivateSchemaNotOurs, FlagValueNotJson)})
 
 
 def translate(exc: psycopg.Error) -> Exception:

@@ -209,8 +209,9 @@ def test_a_text_value_that_is_not_json_stops_the_migration_and_changes_nothing(f
         conn.execute("create table public.feature_flags (flag_key text primary key, value text, description text)")
         conn.execute("insert into public.feature_flags values ('pausar_julia', 'yes', null)")
 
-    with pytest.raises(Exception):
+    with pytest.raises(psycopg.Error) as refused:
         migrate(fresh_database)
+    assert refused.value.sqlstate == "PC054" and "yes" not in str(refused.value)
 
     with psycopg.connect(fresh_database) as conn:
         column_type = conn.execute(

@@ -177,6 +177,18 @@ def test_a_feature_flags_table_of_another_role_is_refused_and_nothing_stays(supa
     assert our_objects(url) == before
 
 
+def test_a_private_schema_of_another_role_is_refused_and_nothing_stays(supabase_cluster):
+    name = supabase_cluster.new_database()
+    url = as_postgres(supabase_cluster, name)
+    with psycopg.connect(supabase_cluster.url(database=name), autocommit=True) as conn:
+        conn.execute("create schema pgcanary_private")  # by supabase_admin, not a role postgres is in
+    before = our_objects(url)
+    with pytest.raises(psycopg.Error) as refused:
+        migrate(url)
+    assert refused.value.sqlstate == "PC053"
+    assert our_objects(url) == before
+
+
 def test_the_wheel_carries_its_sql_and_installs_the_same_schema_from_anywhere(supabase_cluster, reference, tmp_path):
     import os
     import zipfile
