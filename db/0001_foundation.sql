@@ -58,7 +58,7 @@ EXCEPTION WHEN invalid_text_representation THEN
     RAISE EXCEPTION 'an existing public.feature_flags.value is not JSON'
         USING ERRCODE = 'PC054',
               DETAIL = 'pgcanary keeps flag values as jsonb and converts text values that are JSON; it does not guess the others.',
-              HINT = 'Make every value JSON text (for example yes becomes true, a bare word becomes "word"), then migrate again.';
+              HINT = 'Make every value JSON text (true, 12, "text", {...}; a bare word needs quotes), then migrate again.';
 END
 $$;
 ALTER TABLE public.feature_flags
