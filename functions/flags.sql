@@ -305,6 +305,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     NEW.value := pgcanary_private.validate_flag_value(NEW.flag_key, NEW.value);
+    IF TG_OP = 'UPDATE' AND NEW.safe_enabled IS DISTINCT FROM OLD.safe_enabled THEN
+        RAISE EXCEPTION 'the safe state of flag "%" cannot be changed', NEW.flag_key
+            USING ERRCODE = 'PC081',
+                  DETAIL = 'kill_flag trusts it in an emergency; it is set when the flag is created.',
+                  HINT = 'Create a new flag with the safe state it needs (INSERT ... safe_enabled => true for an inverted flag).';
+    END IF;
     IF TG_OP = 'UPDATE' AND NEW.value IS NOT DISTINCT FROM OLD.value
        AND NEW.description IS NOT DISTINCT FROM OLD.description THEN
         RETURN NEW;  -- nothing changed: keep who and when of the last real change
@@ -412,10 +418,11 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v jsonb;
-    e jsonb;
+    v    jsonb;
+    e    jsonb;
+    safe boolean;
 BEGIN
-    SELECT f.value INTO v FROM public.feature_flags AS f WHERE f.flag_key = get_rollout_status.flag_key;
+    SELECT f.value, f.safe_enabled INTO v, safe FROM public.feature_flags AS f WHERE f.flag_key = get_rollout_status.flag_key;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'flag "%" does not exist', get_rollout_status.flag_key
             USING ERRCODE = 'PC002', HINT = 'List flags with: SELECT flag_key FROM feature_flags;';
@@ -428,7 +435,11 @@ BEGIN
         'percentage', e -> 'percentage',
         'force_on_count', CASE WHEN jsonb_typeof(v -> 'force_on') = 'array' THEN jsonb_array_length(v -> 'force_on') ELSE 0 END,
         'phase', e ->> 'phase',
-        'valid', coalesce(e ->> 'error_code', 'TARGETING_KEY_MISSING') = 'TARGETING_KEY_MISSING');
+        'valid', coalesce(e ->> 'error_code', 'TARGETING_KEY_MISSING') = 'TARGETING_KEY_MISSING',
+        -- Where kill_flag would put it (feature_flags.safe_enabled), and whether it is there.
+        'safe_enabled', safe,
+        'in_safe_state', CASE WHEN jsonb_typeof(v) = 'boolean' THEN v = to_jsonb(safe)
+                              WHEN jsonb_typeof(v -> 'enabled') = 'boolean' THEN v -> 'enabled' = to_jsonb(safe) END);
     -- Seed 8.3: the business events rollout also reports its events (functions/events.sql).
     -- Looked up by name so that this file works where that capability is not installed.
     IF get_rollout_status.flag_key = 'business_events_canary'
@@ -439,7 +450,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION public.get_rollout_status(text) IS
-    'Seed 8.1 status: {flag_key, enabled, percentage, force_on_count, phase, valid}; for business_events_canary also events_last_hour, events_24h and events_by_type_24h (seed 8.3). Raises PC002 for an unknown flag.';
+    'Seed 8.1 status: {flag_key, enabled, percentage, force_on_count, phase, valid, safe_enabled, in_safe_state}; for business_events_canary also events_last_hour, events_24h and events_by_type_24h (seed 8.3). Raises PC002 for an unknown flag.';
 
 -- Shared by the control RPCs: a reason is required, recorded transaction-locally for the audit trigger.
 CREATE OR REPLACE FUNCTION pgcanary_private.require_reason(reason text)
@@ -483,7 +494,9 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION public.set_rollout_percentage(flag_key text, percentage integer, reason text)
+-- The one writer of a canary's percentage: set_rollout_percentage, and the gated paths of
+-- functions/governance.sql (advance_rollout, rollback_rollout, guard_tick), call it.
+CREATE OR REPLACE FUNCTION pgcanary_private.set_percentage(flag_key text, percentage integer, reason text)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -498,55 +511,95 @@ BEGIN
     PERFORM pgcanary_private.require_reason(reason);
     v := pgcanary_private.flag_for_update(flag_key);
     IF jsonb_typeof(v) <> 'object' THEN
-        RAISE EXCEPTION 'flag "%" is not a canary flag (value %)', flag_key, v
+        RAISE EXCEPTION 'flag "%" is not a canary flag', flag_key
             USING ERRCODE = 'PC003', HINT = 'Only object values {"enabled": ..., "percentage": ...} have a percentage.';
     END IF;
     UPDATE public.feature_flags AS f
        SET value = jsonb_set(v, ARRAY[CASE WHEN v ? 'canary_pct' THEN 'canary_pct' ELSE 'percentage' END], to_jsonb(percentage))
-     WHERE f.flag_key = set_rollout_percentage.flag_key;
+     WHERE f.flag_key = set_percentage.flag_key;
     PERFORM pgcanary_private.clear_reason();
     RETURN public.get_rollout_status(flag_key);
 END
 $$;
-COMMENT ON FUNCTION public.set_rollout_percentage(text, integer, text) IS
-    'Sets a canary flag''s percentage (0..100) with a reason (audited). Raising it only adds clients; lowering it removes the highest buckets.';
 
--- kill_flag / resume_flag only flip "enabled" (or a boolean value); the percentage stays, so
--- resume restores the same cohort.
-CREATE OR REPLACE FUNCTION pgcanary_private.set_flag_enabled(flag_key text, enabled boolean, reason text)
+-- An operator command does what it says or refuses (DESIGN.md invariant 7): raising a flag
+-- that has a rollout plan would walk past its GO / NO-GO gate, so it is refused and points
+-- to advance_rollout, which checks the gate (or is forced with a reason, audited). Lowering
+-- is always allowed: it only takes clients out.
+CREATE OR REPLACE FUNCTION public.set_rollout_percentage(flag_key text, percentage integer, reason text)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v jsonb;
+    cur integer;
+BEGIN
+    IF EXISTS (SELECT 1 FROM public.rollout_plans AS p WHERE p.flag_key = set_rollout_percentage.flag_key) THEN
+        SELECT pgcanary_private.flag_percentage(f.value) INTO cur  -- functions/governance.sql
+          FROM public.feature_flags AS f WHERE f.flag_key = set_rollout_percentage.flag_key;
+        IF percentage > coalesce(cur, 0) THEN
+            RAISE EXCEPTION 'flag "%" has a rollout plan: raising it from % to % goes through its gate',
+                            flag_key, coalesce(cur, 0) || '%', percentage || '%'
+                USING ERRCODE = 'PC082',
+                      DETAIL = 'set_rollout_percentage would skip the GO / NO-GO check of rollout_gate.',
+                      HINT = 'See the gate with rollout_gate(flag_key) (pgcanary gate FLAG) and move with advance_rollout(flag_key, reason) (pgcanary advance FLAG); lowering is allowed here or with rollback_rollout.';
+        END IF;
+    END IF;
+    RETURN pgcanary_private.set_percentage(flag_key, percentage, reason);
+END
+$$;
+COMMENT ON FUNCTION public.set_rollout_percentage(text, integer, text) IS
+    'Sets a canary flag''s percentage (0..100) with a reason (audited). Raising it only adds clients; lowering it removes the highest buckets. On a flag with a rollout plan only lowering is allowed (PC082): raise it with advance_rollout, which checks the gate.';
+
+-- kill_flag / resume_flag move a flag to its safe state and out of it (feature_flags.safe_enabled,
+-- data set when the flag is created: true only for inverted flags such as pausar_julia). They
+-- only flip "enabled" (or a boolean value); the percentage stays, so resume restores the same
+-- cohort. A flag with no on/off state (the percentage alias, a number) has nothing to kill.
+CREATE OR REPLACE FUNCTION pgcanary_private.set_flag_safe(flag_key text, safe boolean, reason text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v       jsonb;
+    enabled boolean;
 BEGIN
     PERFORM pgcanary_private.require_reason(reason);
     v := pgcanary_private.flag_for_update(flag_key);
+    IF jsonb_typeof(v) IS DISTINCT FROM 'boolean' AND jsonb_typeof(v -> 'enabled') IS DISTINCT FROM 'boolean' THEN
+        RAISE EXCEPTION 'flag "%" has no on/off state to %', flag_key, CASE WHEN safe THEN 'kill' ELSE 'resume' END
+            USING ERRCODE = 'PC080',
+                  DETAIL = 'kill_flag and resume_flag act on a boolean value or on an object with "enabled".',
+                  HINT = CASE WHEN flag_key = 'business_events_rollout_pct' THEN 'Kill business_events_canary (or business_events_enabled) instead.'
+                              ELSE 'Kill the flag that switches this feature on or off.' END;
+    END IF;
+    SELECT CASE WHEN safe THEN f.safe_enabled ELSE NOT f.safe_enabled END INTO enabled
+      FROM public.feature_flags AS f WHERE f.flag_key = set_flag_safe.flag_key;
     UPDATE public.feature_flags AS f
        SET value = CASE WHEN jsonb_typeof(v) = 'object' THEN jsonb_set(v, '{enabled}', to_jsonb(enabled))
                         ELSE to_jsonb(enabled) END
-     WHERE f.flag_key = set_flag_enabled.flag_key;
+     WHERE f.flag_key = set_flag_safe.flag_key;
     PERFORM pgcanary_private.clear_reason();
     RETURN public.get_rollout_status(flag_key);
 END
 $$;
+DROP FUNCTION IF EXISTS pgcanary_private.set_flag_enabled(text, boolean, text);
 
 CREATE OR REPLACE FUNCTION public.kill_flag(flag_key text, reason text)
 RETURNS jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT pgcanary_private.set_flag_enabled(flag_key, false, reason) $$;
+AS $$ SELECT pgcanary_private.set_flag_safe(flag_key, true, reason) $$;
 COMMENT ON FUNCTION public.kill_flag(text, text) IS
-    'Kill switch: the flag is off for everyone on the next call; the percentage is kept for resume_flag. Audited with the reason.';
+    'Kill switch: moves the flag to its safe state (feature_flags.safe_enabled: off for a feature, paused for pausar_julia) for everyone on the next call; the percentage is kept for resume_flag. Audited with the reason. PC080 for a flag with no on/off state.';
 
 CREATE OR REPLACE FUNCTION public.resume_flag(flag_key text, reason text)
 RETURNS jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT pgcanary_private.set_flag_enabled(flag_key, true, reason) $$;
+AS $$ SELECT pgcanary_private.set_flag_safe(flag_key, false, reason) $$;
 COMMENT ON FUNCTION public.resume_flag(text, text) IS
-    'Undoes kill_flag: the flag is on again at the percentage it had. Audited with the reason.';
+    'Undoes kill_flag: the flag leaves its safe state (a feature is on again at the percentage it had; pausar_julia un-pauses). Audited with the reason.';
 
 -- Allowlist changes are one UPDATE each under the flag's row lock, with the membership test
 -- re-checked on the locked row, so concurrent adds and removes are never lost (the seed's

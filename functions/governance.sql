@@ -269,7 +269,7 @@ COMMENT ON FUNCTION public.rollout_gate(text) IS
     'GO / NO-GO for a planned flag''s next step: {flag_key, verdict, evaluated_at, current, next, period, reasons[{check, name, status OK|FAIL, value, threshold, message}], blocking[messages]}. Checks: flag on and master switch on, time at the current step vs its window, each SLO over the stability period, each prerequisite up to the next step, P0/P1 incidents. PC041 when the flag has no plan.';
 
 ------------------------------------------------------------------------------------------
--- Advance and rollback go through set_rollout_percentage, so feature_flag_audit records the
+-- Advance and rollback go through pgcanary_private.set_percentage (as set_rollout_percentage does), so feature_flag_audit records the
 -- change with its reason, and the history trigger records the step with the gate's verdict.
 CREATE OR REPLACE FUNCTION public.advance_rollout(flag_key text, reason text, force boolean DEFAULT false)
 RETURNS jsonb
@@ -300,7 +300,7 @@ BEGIN
                   HINT = 'Fix the causes, or force it with a reason (audited): select advance_rollout(flag_key => ''...'', reason => ''...'', force => true);';
     END IF;
     PERFORM pgcanary_private.label_rollout_change('advance', forced, gate);
-    status := public.set_rollout_percentage(advance_rollout.flag_key, (gate #>> '{next,percentage}')::integer,
+    status := pgcanary_private.set_percentage(advance_rollout.flag_key, (gate #>> '{next,percentage}')::integer,
                                             CASE WHEN forced THEN 'FORCED past NO-GO: ' || advance_rollout.reason
                                                  ELSE advance_rollout.reason END);
     PERFORM pgcanary_private.label_rollout_change(NULL, NULL, NULL);
@@ -338,7 +338,7 @@ BEGIN
             USING ERRCODE = 'PC045', HINT = 'Give a percentage below the current one; to go up use advance_rollout (it checks the gate).';
     END IF;
     PERFORM pgcanary_private.label_rollout_change('rollback', false, NULL);
-    status := public.set_rollout_percentage(rollback_rollout.flag_key, rollback_rollout.percentage, rollback_rollout.reason);
+    status := pgcanary_private.set_percentage(rollback_rollout.flag_key, rollback_rollout.percentage, rollback_rollout.reason);
     PERFORM pgcanary_private.label_rollout_change(NULL, NULL, NULL);
     RETURN jsonb_build_object('flag_key', rollback_rollout.flag_key, 'from_percentage', cur,
                               'to_percentage', rollback_rollout.percentage, 'status', status);
@@ -508,7 +508,7 @@ BEGIN
         FROM public.feature_flags AS f WHERE f.flag_key = plan.flag_key FOR UPDATE;
         IF pct > plan.target THEN
             PERFORM pgcanary_private.label_rollout_change('guard', false, NULL);
-            PERFORM public.set_rollout_percentage(plan.flag_key, plan.target, reason);
+            PERFORM pgcanary_private.set_percentage(plan.flag_key, plan.target, reason);
             PERFORM pgcanary_private.label_rollout_change(NULL, NULL, NULL);
             rolled := rolled || jsonb_build_object('flag_key', plan.flag_key, 'from', pct, 'to', plan.target);
         END IF;

@@ -37,7 +37,7 @@ def step_canary(conn: psycopg.Connection, console: Console) -> None:
     table = Table("percentage", "phase", "clients in", "expected", "kept from previous phase")
     previous: set[str] = set()
     for pct in (2, 10, 50, 100):
-        status = flags.set_rollout_percentage(FLAG, pct, f"demo: phase {pct}%", conn=conn)
+        status = _move_to(conn, pct, f"demo: phase {pct}%")
         cohort = _cohort(conn)
         kept = f"{len(previous & cohort)}/{len(previous)}" if previous else "-"
         table.add_row(f"{pct}%", status["phase"], str(len(cohort)), f"~{CLIENTS * pct // 100}", kept)
@@ -45,6 +45,17 @@ def step_canary(conn: psycopg.Connection, console: Console) -> None:
         previous = cohort
     console.print(table)
     console.print("Raising the percentage only adds clients: everyone in at 2% is still in at 10%, 50%, 100%.")
+
+
+def _move_to(conn: psycopg.Connection, pct: int, reason: str) -> dict:
+    """The planned canary goes down with set_rollout_percentage and up only through its gate:
+    the demo has no days of stable metrics, so it forces each step, and the audit trail says so."""
+    status = flags.get_rollout_status(FLAG, conn=conn)
+    if pct <= status["percentage"]:
+        return flags.set_rollout_percentage(FLAG, pct, reason, conn=conn)
+    while status["percentage"] < pct:
+        status = governance.advance_rollout(FLAG, reason, force=True, conn=conn)["status"]
+    return status
 
 
 def _brief(value) -> str:
@@ -99,7 +110,7 @@ def step_events(conn: psycopg.Connection, console: Console) -> None:
     table = Table("phase", "%", "emitted (backend)", "expected", "by trigger", "last hour")
     emitted_before = 0
     for pct in (2, 10, 50, 100):
-        flags.set_rollout_percentage(FLAG, pct, f"demo: events at {pct}%", conn=conn)
+        _move_to(conn, pct, f"demo: events at {pct}%")
         # One message per synthetic client, in one batch call; the phone is scrubbed on write.
         ids = events.emit_events([{"event_type": "outbound_sent", "cliente_id": cid,
                                    "event_props": {"method": "campaign", "channel": "whatsapp",

@@ -127,9 +127,17 @@ def _run_steps(conn: psycopg.Connection, flag_key: str, result: DrillResult) -> 
         if not status["enabled"]:
             flags.resume_flag(flag_key, REASON, conn=conn)
             notes.append("flag was off: resumed for the drill")
-        if status["percentage"] != 50:
+        if status["percentage"] > 50:
             flags.set_rollout_percentage(flag_key, 50, REASON, conn=conn)
             notes.append(f"set to 50% from {status['percentage']}% for the drill")
+        elif status["percentage"] < 50:
+            # Up only through the gate; the drill forces it (audited, rolled back with the drill).
+            start, pct = status["percentage"], status["percentage"]
+            while pct < 50:
+                pct = governance.advance_rollout(flag_key, REASON, force=True, conn=conn)["to_percentage"]
+            if pct != 50:
+                flags.set_rollout_percentage(flag_key, 50, REASON, conn=conn)
+            notes.append(f"advanced to 50% from {start}% for the drill (forced, rolled back)")
         leaving = staying = None
         for i in range(2000):
             e = flags.evaluate_flag(flag_key, _client(f"bucket-{i}"), conn=conn)

@@ -198,6 +198,26 @@ class FlagValueNotJson(PgCanaryError):
 BY_SQLSTATE.update({cls.sqlstate: cls for cls in (YoyoBookkeepingInPublic, AlreadyInstalled, TableExists, PrivateSchemaNotOurs, FlagValueNotJson)})
 
 
+# Operator commands (PC080-PC089; docs/errors.md, docs/operator.md).
+class NoOnOffState(PgCanaryError):
+    sqlstate = "PC080"
+
+
+class SafeStateFixed(PgCanaryError):
+    sqlstate = "PC081"
+
+
+class GatedPercentage(PgCanaryError):
+    sqlstate = "PC082"
+
+
+class InvalidAlert(PgCanaryError):
+    sqlstate = "PC083"
+
+
+BY_SQLSTATE.update({cls.sqlstate: cls for cls in (NoOnOffState, SafeStateFixed, GatedPercentage, InvalidAlert)})
+
+
 def translate(exc: psycopg.Error) -> Exception:
     """Our own SQLSTATEs become our exception classes; anything else is returned as is."""
     state = getattr(exc, "sqlstate", None) or ""

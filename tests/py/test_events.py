@@ -58,7 +58,7 @@ def test_emit_event_returns_the_id_or_none_when_the_rollout_skips(conn):
     assert uuid.UUID(event_id)
     assert conn.execute("select event_props from business_events where event_id = %s::uuid",
                         (event_id,)).fetchone()[0] == {"vaga_id": "v-1", "telefone_prefix": "5511"}
-    conn.execute("select set_rollout_percentage('business_events_canary', 0, 'test')")
+    conn.execute("select pgcanary_private.set_percentage('business_events_canary', 0, 'test')")
     assert events.emit_event("offer_made", client, conn=conn) is None
     assert events.emit_event("offer_made", None, conn=conn) is not None  # no client: always emitted
     assert count(conn) == 2
@@ -127,7 +127,7 @@ class socket_closed_port:
 
 
 def test_emit_events_wrapper_returns_ids_in_order(conn):
-    conn.execute("select set_rollout_percentage('business_events_canary', 50, 'test')")
+    conn.execute("select pgcanary_private.set_percentage('business_events_canary', 50, 'test')")
     clients = [uuid.uuid4() for _ in range(200)]
     ids = events.emit_events([{"event_type": "offer_made", "cliente_id": cl} for cl in clients], conn=conn)
     expected = [conn.execute("select public.should_emit_event(%s::uuid, 'offer_made')", (str(cl),)).fetchone()[0]
@@ -313,7 +313,7 @@ def test_the_gate_follows_flag_writes_racing_each_other(events_db, conn):
         try:
             with psycopg.connect(events_db, autocommit=True) as c:
                 while time.monotonic() < stop_at:
-                    c.execute("select set_rollout_percentage('business_events_canary', %s, 'gate race test')",
+                    c.execute("select pgcanary_private.set_percentage('business_events_canary', %s, 'gate race test')",
                               (random.choice([0, 2, 10, 50, 100]),))
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)

@@ -68,7 +68,7 @@ def events_db(pg_server):
 def conn(events_db):
     with psycopg.connect(events_db, autocommit=True) as c:
         c.execute("delete from business_events")
-        c.execute("select set_rollout_percentage('business_events_canary', 10, 'slack test')")
+        c.execute("select pgcanary_private.set_percentage('business_events_canary', 10, 'slack test')")
         c.execute("update feature_flags set value = 'true' where flag_key = 'business_events_enabled'")
         yield c
 

@@ -160,7 +160,7 @@ def test_concurrent_percentage_changes_and_kill_switch_leave_a_valid_value(flags
         def work(conn):
             rng = random.Random(n)
             for k in range(15):
-                conn.execute("select public.set_rollout_percentage(flag_key => %s, percentage => %s, reason => %s)",
+                conn.execute("select pgcanary_private.set_percentage(flag_key => %s, percentage => %s, reason => %s)",
                              [FLAG, rng.choice([2, 10, 50, 100]), f"set by {n} #{k}"])
         return work
 
@@ -213,7 +213,7 @@ def test_the_seed_percentage_command_and_set_rollout_percentage_at_once_do_not_d
             rng, errors = random.Random(n), []
             for k in range(30):
                 try:
-                    conn.execute("select public.set_rollout_percentage(%s, %s, %s)",
+                    conn.execute("select pgcanary_private.set_percentage(%s, %s, %s)",
                                  [FLAG, rng.choice([2, 10, 50, 100]), f"rpc {n} #{k}"])
                 except psycopg.Error as exc:
                     errors.append(exc.sqlstate)

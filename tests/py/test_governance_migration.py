@@ -49,7 +49,7 @@ def test_rollback_and_reapply(fresh_database):
     with psycopg.connect(fresh_database, autocommit=True) as conn:
         assert not any(_present(conn).values()), _present(conn)
         # Flags and events still work without the governance triggers; the flag row stays.
-        conn.execute("select set_rollout_percentage('guardrails_canary', 25, 'after rollback')")
+        conn.execute("select pgcanary_private.set_percentage('guardrails_canary', 25, 'after rollback')")
         conn.execute("insert into business_events (ts, event_type) values (now() - interval '2 hours', 'opt_in')")
         assert conn.execute("select count(*) from business_events").fetchone()[0] == 1
 

@@ -164,7 +164,7 @@ def test_daily_health_posts_alert_with_the_failing_lines(sched_db, slack):
 def test_guard_job_acts_once_and_alerts(sched_db, slack, caplog):
     caplog.set_level(logging.INFO, logger="pgcanary.scheduler")
     with psycopg.connect(sched_db, autocommit=True) as conn:
-        conn.execute("select set_rollout_percentage('guardrails_canary', 50, 'test: at C')")
+        conn.execute("select pgcanary_private.set_percentage('guardrails_canary', 50, 'test: at C')")
         conn.execute("select opt_out(%s::uuid, 'whatsapp_keyword')", (LEAKED,))
         conn.execute("update opt_out_audit set changed_at = now() - interval '1 hour' where cliente_id = %s::uuid", (LEAKED,))
         conn.execute("insert into business_events (event_type, cliente_id, event_props) values "

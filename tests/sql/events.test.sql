@@ -5,6 +5,10 @@
 begin;
 select plan(145);
 
+-- This file tests the flag's mechanics, not its rollout gate: without its plan,
+-- set_rollout_percentage may raise business_events_canary (governance.test.sql tests PC082).
+delete from public.rollout_plans where flag_key = 'business_events_canary';
+
 -- A clean slate inside this transaction (rolled back at the end).
 delete from public.business_events;
 delete from pgcanary_private.business_event_hourly;

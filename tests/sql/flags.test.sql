@@ -5,6 +5,10 @@
 begin;
 select plan(217);
 
+-- This file tests the flag's mechanics, not its rollout gate: without its plan,
+-- set_rollout_percentage may raise business_events_canary (governance.test.sql tests PC082).
+delete from public.rollout_plans where flag_key = 'business_events_canary';
+
 -- The shared vectors (tests/vectors/buckets.json; psql runs with cwd = repo root).
 \set vectors `cat tests/vectors/buckets.json`
 create temp table vectors as
