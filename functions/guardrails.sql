@@ -48,6 +48,40 @@ AS $$
     FROM (SELECT at AT TIME ZONE tz AS local_at) AS t
 $$;
 
+-- The next moment business hours open, from `at` (the same rule as within_business_hours):
+-- a send held outside hours waits until then.
+CREATE OR REPLACE FUNCTION pgcanary_private.next_business_open(
+    at timestamptz, hours_from time, hours_to time, weekdays smallint[], tz text)
+RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT min(((local_day + d)::date + hours_from) AT TIME ZONE tz)
+      FROM (SELECT (at AT TIME ZONE tz)::date AS local_day) AS t,
+           generate_series(0, 7) AS d
+     WHERE extract(isodow FROM (local_day + d)::date)::smallint = ANY (weekdays)
+       AND ((local_day + d)::date + hours_from) AT TIME ZONE tz > at
+$$;
+
+-- What happens to a blocked send (DESIGN.md invariant 4), as data the caller obeys: a
+-- temporary block holds it until a time computed here, a permanent one cancels it. `free_at`
+-- is when the condition is known to clear (business hours, the rate window, the breaker);
+-- for a kill switch nobody knows, so the send is re-checked every few minutes, and turning
+-- the switch back wakes held sends at once (functions/outbox.sql, outbox_wake_held).
+CREATE OR REPLACE FUNCTION pgcanary_private.block_disposition(reason text, now_at timestamptz, free_at timestamptz)
+RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN reason IS NULL THEN jsonb_build_object('disposition', 'send')
+        WHEN reason IN ('opted_out', 'reply_without_inbound_proof') THEN jsonb_build_object('disposition', 'cancel')
+        ELSE jsonb_build_object('disposition', 'hold', 'hold_until',
+            greatest(coalesce(free_at, now_at + CASE WHEN reason = 'circuit_open' THEN interval '1 second'
+                                                     ELSE interval '5 minutes' END), now_at + interval '1 second'))
+    END
+$$;
+
 ------------------------------------------------------------------------------------------
 -- check_outbound_guardrails: the single point every outbound send passes through.
 --
@@ -106,6 +140,7 @@ DECLARE
     reason      text;
     bypassed    text[] := '{}'::text[];
     event_id    uuid;
+    free_at     timestamptz;  -- when a temporary block is known to clear (block_disposition)
 BEGIN
     -- 0. Arguments. A bad call is a bug in the caller, not a block: raise, record nothing.
     IF check_outbound_guardrails.cliente_id IS NULL THEN
@@ -160,7 +195,8 @@ BEGIN
         IF reason IS NULL AND hours_from IS NOT NULL
            AND NOT pgcanary_private.within_business_hours(now_at, hours_from, hours_to, weekdays, hours_tz) THEN
             IF bypass THEN bypassed := bypassed || 'outside_business_hours'::text;
-            ELSE reason := 'outside_business_hours'; END IF;
+            ELSE reason := 'outside_business_hours';
+                 free_at := pgcanary_private.next_business_open(now_at, hours_from, hours_to, weekdays, hours_tz); END IF;
         END IF;
         IF reason IS NULL THEN
             IF current_setting('transaction_isolation') = 'repeatable read' THEN
@@ -187,7 +223,9 @@ BEGIN
                 FOR i IN 1 .. array_length(windows, 1) LOOP
                     IF maxima[i] = 0 OR recent[maxima[i]] > now_at - windows[i] THEN
                         IF bypass THEN bypassed := bypassed || 'rate_limited'::text;
-                        ELSE reason := 'rate_limited'; END IF;
+                        ELSE reason := 'rate_limited';
+                             -- the window frees when its max_hits-th newest hit leaves it
+                             free_at := coalesce(recent[maxima[i]], now_at) + windows[i]; END IF;
                         EXIT;
                     END IF;
                 END LOOP;
@@ -202,6 +240,7 @@ BEGIN
         -- make the provider answer. The sender reports the outcome with circuit_record.
         IF reason IS NULL AND NOT public.circuit_allow(check_outbound_guardrails.channel) THEN
             reason := 'circuit_open';
+            free_at := (SELECT c.open_until FROM public.circuit_breakers AS c WHERE c.name = check_outbound_guardrails.channel);
         END IF;
 
         IF reason IS NULL THEN
@@ -236,11 +275,12 @@ BEGIN
     END IF;
 
     RETURN jsonb_build_object('allowed', reason IS NULL, 'block_reason', reason,
-                              'bypassed', bypass AND reason IS NULL, 'event_id', event_id);
+                              'bypassed', bypass AND reason IS NULL, 'event_id', event_id)
+           || pgcanary_private.block_disposition(reason, now_at, free_at);
 END
 $$;
 COMMENT ON FUNCTION public.check_outbound_guardrails(uuid, text, text, text, uuid, uuid, text) IS
-    'The single check before every outbound send: {allowed, block_reason, bypassed, event_id}. Order: assistant_paused, campaigns_disabled, opted_out (never bypassable), reply_without_inbound_proof, outside_business_hours, rate_limited (bypassable with a bypass_reason), circuit_open. An admitted send counts against the phone''s rate limits. A block records outbound_blocked; an allowed send with a bypass records outbound_bypass.';
+    'The single check before every outbound send: {allowed, block_reason, bypassed, event_id, disposition, hold_until}. disposition: send; hold (a temporary block: paused, campaigns off, outside business hours, rate limited, circuit open; retry at hold_until); cancel (opted out, reply without inbound proof). Order: assistant_paused, campaigns_disabled, opted_out (never bypassable), reply_without_inbound_proof, outside_business_hours, rate_limited (bypassable with a bypass_reason), circuit_open. An admitted send counts against the phone''s rate limits. A block records outbound_blocked; an allowed send with a bypass records outbound_bypass.';
 
 ------------------------------------------------------------------------------------------
 -- Opt-out. Idempotent: true when the state changed, false when it already was so.

@@ -101,7 +101,7 @@ BEGIN
     END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended(scope, 4242));
     SELECT m.id INTO other FROM public.outbound_messages AS m
-     WHERE m.dedupe_key = ANY (keys) AND m.status <> 'failed'
+     WHERE m.dedupe_key = ANY (keys) AND m.status NOT IN ('failed', 'cancelled')
        AND (m.status <> 'sent' OR m.created_at > now() - make_interval(mins => dedupe_minutes))
      LIMIT 1;
     IF other IS NULL THEN
@@ -190,6 +190,83 @@ END
 $$;
 COMMENT ON FUNCTION public.outbox_release(text, uuid[], timestamptz) IS
     'Returns messages that worker_id claimed but did not send to the queue (next attempt at retry_at, default now); the attempt is not counted. Messages of other workers or no longer sending are left alone. Returns how many were released.';
+
+------------------------------------------------------------------------------------------
+-- The guardrail decides a claimed message's fate; the worker obeys (DESIGN.md invariant 4).
+-- One call per message: check_outbound_guardrails on the stored payload, then in the same
+-- transaction a hold (back to the queue until hold_until, the attempt not counted) or a
+-- cancel (final, with its reason). Held longer than its method's max_hold, a message is
+-- cancelled as expired_while_held. Only `send` leaves the message with the worker, which
+-- sends it and reports as before. A payload the guardrail refuses (invalid phone, unknown
+-- method) can never go out: cancelled too.
+CREATE OR REPLACE FUNCTION public.outbox_check(worker_id text, message_id uuid, channel text DEFAULT 'whatsapp')
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m       public.outbound_messages;
+    verdict jsonb;
+    expires timestamptz;
+BEGIN
+    SELECT o.* INTO m FROM public.outbound_messages AS o WHERE o.id = outbox_check.message_id FOR UPDATE;
+    IF NOT FOUND OR m.status <> 'sending' OR m.lease_owner IS DISTINCT FROM outbox_check.worker_id THEN
+        RAISE EXCEPTION 'outbound message % is not leased by this worker', coalesce(outbox_check.message_id::text, 'null')
+            USING ERRCODE = 'PC032', HINT = 'Check only the messages outbox_claim returned to you, before their lease ends.';
+    END IF;
+    BEGIN
+        verdict := public.check_outbound_guardrails(m.cliente_id, m.payload ->> 'number', m.method, outbox_check.channel,
+                                                    m.conversation_id, (m.payload ->> 'inbound_interaction_id')::uuid);
+    EXCEPTION WHEN SQLSTATE 'PC020' OR SQLSTATE 'PC021' OR invalid_text_representation THEN
+        verdict := jsonb_build_object('allowed', false, 'disposition', 'cancel',
+                                      'block_reason', CASE SQLSTATE WHEN 'PC021' THEN 'unknown_method' ELSE 'invalid_target' END);
+    END;
+    IF verdict ->> 'disposition' = 'hold' THEN
+        SELECT m.created_at + om.max_hold INTO expires FROM public.outbound_methods AS om WHERE om.method = m.method;
+        IF (verdict ->> 'hold_until')::timestamptz > expires THEN
+            verdict := verdict || jsonb_build_object('disposition', 'cancel', 'held_reason', verdict ->> 'block_reason',
+                                                     'block_reason', 'expired_while_held');
+        END IF;
+    END IF;
+    IF verdict ->> 'disposition' = 'hold' THEN
+        UPDATE public.outbound_messages AS o
+           SET status = 'queued', attempts = greatest(o.attempts - 1, 0), lease_owner = NULL, lease_expires_at = NULL,
+               next_attempt_at = (verdict ->> 'hold_until')::timestamptz, block_reason = verdict ->> 'block_reason',
+               held_count = o.held_count + 1, updated_at = now()
+         WHERE o.id = m.id;
+    ELSIF verdict ->> 'disposition' = 'cancel' THEN
+        UPDATE public.outbound_messages AS o
+           SET status = 'cancelled', attempts = greatest(o.attempts - 1, 0), lease_owner = NULL, lease_expires_at = NULL,
+               block_reason = verdict ->> 'block_reason', error = 'cancelled: ' || (verdict ->> 'block_reason'),
+               updated_at = now()
+         WHERE o.id = m.id;
+    END IF;
+    RETURN verdict || jsonb_build_object('message_id', m.id, 'dedupe_key', m.dedupe_key);
+END
+$$;
+COMMENT ON FUNCTION public.outbox_check(text, uuid, text) IS
+    'The guardrail for a claimed message, obeyed in the database: returns check_outbound_guardrails''s verdict. disposition send: the worker sends it now; hold: it is back in the queue until hold_until (paused, campaigns off, outside hours, rate limited, circuit open); cancel: it is cancelled with block_reason (opted out, no inbound proof, invalid target, unknown method, expired_while_held after its method''s max_hold). PC032 when the worker does not hold its lease.';
+
+-- Turning a kill switch back wakes the sends it held, whatever the path (RPC, raw UPDATE):
+-- they are re-checked on the next claim instead of at their re-check time.
+CREATE OR REPLACE FUNCTION pgcanary_private.outbox_wake_held()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE public.outbound_messages AS o
+       SET next_attempt_at = now(), updated_at = now()
+     WHERE o.status = 'queued' AND o.next_attempt_at > now()
+       AND o.block_reason = CASE NEW.flag_key WHEN 'pausar_julia' THEN 'assistant_paused' ELSE 'campaigns_disabled' END;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER feature_flags_wake_held_sends
+    AFTER UPDATE OF value ON public.feature_flags
+    FOR EACH ROW WHEN (NEW.flag_key IN ('pausar_julia', 'campaigns') AND NEW.value IS DISTINCT FROM OLD.value)
+    EXECUTE FUNCTION pgcanary_private.outbox_wake_held();
 
 ------------------------------------------------------------------------------------------
 -- Business events (functions/events.sql). outbound_sent is a funnel event (response rate =
@@ -430,7 +507,7 @@ BEGIN
         PERFORM pg_advisory_xact_lock(hashtextextended(scope, 4242));
         new_key := left(encode(sha256(convert_to(scope || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDDHH24'), 'UTF8')), 'hex'), 32);
         SELECT m.id INTO other FROM public.outbound_messages AS m
-         WHERE m.id <> message_id AND m.status <> 'failed'
+         WHERE m.id <> message_id AND m.status NOT IN ('failed', 'cancelled')
            AND (m.status <> 'sent' OR m.created_at > now() - interval '60 minutes')
            AND m.dedupe_key = ANY (ARRAY[new_key, left(encode(sha256(convert_to(
                    scope || to_char((now() - interval '60 minutes') AT TIME ZONE 'UTC', 'YYYYMMDDHH24'), 'UTF8')), 'hex'), 32)]);
@@ -487,7 +564,10 @@ AS $$
             'unknown', (SELECT count(*) FROM public.outbound_messages m WHERE m.status = 'unknown'),
             'sent_24h', (SELECT count(*) FROM public.outbound_messages m WHERE m.sent_at > now() - interval '24 hours'),
             'failed_24h', (SELECT count(*) FROM public.outbound_messages m WHERE m.status = 'failed'
-                              AND m.updated_at > now() - interval '24 hours')),
+                              AND m.updated_at > now() - interval '24 hours'),
+            'held', (SELECT count(*) FROM public.outbound_messages m WHERE m.status = 'queued' AND m.block_reason IS NOT NULL),
+            'cancelled_24h', (SELECT count(*) FROM public.outbound_messages m WHERE m.status = 'cancelled'
+                                 AND m.updated_at > now() - interval '24 hours')),
         'oldest_queued_age_seconds', (SELECT coalesce(extract(epoch FROM now() - min(m.created_at)), 0)::numeric(12, 1)
                                         FROM public.outbound_messages m WHERE m.status = 'queued'),
         'sends_per_minute', (SELECT count(*) FROM public.outbound_messages m WHERE m.sent_at > now() - interval '1 minute'),
@@ -505,7 +585,7 @@ AS $$
               WHERE m.provider_message_id IS NOT NULL AND m.sent_at > now() - interval '24 hours')))
 $$;
 COMMENT ON FUNCTION public.outbox_metrics() IS
-    'Outbox health: {depth: {queued, sending, unknown, sent_24h, failed_24h}, oldest_queued_age_seconds, sends_per_minute, unknown, duplicates_detected (SLO: 0)}.';
+    'Outbox health: {depth: {queued, sending, unknown, sent_24h, failed_24h, held, cancelled_24h}, oldest_queued_age_seconds, sends_per_minute, unknown, duplicates_detected (SLO: 0)}.';
 
 ------------------------------------------------------------------------------------------
 -- Guards. The WHEN clause is evaluated without calling a function, so legal transitions
@@ -518,7 +598,7 @@ AS $$
 BEGIN
     RAISE EXCEPTION 'outbound message % is %: it cannot become %', OLD.dedupe_key, OLD.status, NEW.status
         USING ERRCODE = 'PC032',
-              HINT = 'Allowed: queued -> sending/sent/failed, sending -> sent/failed/unknown/queued, unknown -> sent/failed/queued. sent and failed are final.';
+              HINT = 'Allowed: queued -> sending/sent/failed/cancelled, sending -> sent/failed/unknown/queued/cancelled, unknown -> sent/failed/queued. sent, failed and cancelled are final.';
 END
 $$;
 
@@ -526,8 +606,8 @@ CREATE OR REPLACE TRIGGER outbound_messages_status_guard
     BEFORE UPDATE OF status ON public.outbound_messages
     FOR EACH ROW
     WHEN (OLD.status IS DISTINCT FROM NEW.status AND (OLD.status, NEW.status) NOT IN (
-        ('queued', 'sending'), ('queued', 'sent'), ('queued', 'failed'),
-        ('sending', 'sent'), ('sending', 'failed'), ('sending', 'unknown'), ('sending', 'queued'),
+        ('queued', 'sending'), ('queued', 'sent'), ('queued', 'failed'), ('queued', 'cancelled'),
+        ('sending', 'sent'), ('sending', 'failed'), ('sending', 'unknown'), ('sending', 'queued'), ('sending', 'cancelled'),
         ('unknown', 'sent'), ('unknown', 'failed'), ('unknown', 'queued')))
     EXECUTE FUNCTION pgcanary_private.outbound_messages_refuse_transition();
 
@@ -556,6 +636,7 @@ SELECT pgcanary_private.expose_rpc(ARRAY[
     'public.gerar_dedupe_key(uuid, text, text, timestamptz)',
     'public.pode_enviar_com_dedupe(uuid, text, text, jsonb, uuid, integer)',
     'public.outbox_claim(text, integer, integer)', 'public.outbox_release(text, uuid[], timestamptz)',
+    'public.outbox_check(text, uuid, text)',
     'public.marcar_enviado(text, text)', 'public.marcar_falha(text, text, boolean)',
     'public.outbox_mark_unknown(text, text)', 'public.outbox_expire_leases()',
     'public.outbox_resolve(uuid, text, text, text)', 'public.outbox_unknown(integer)',

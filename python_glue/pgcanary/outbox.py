@@ -91,3 +91,11 @@ def outbox_unknown(max_rows: int = 100, *, conn: Conn = None) -> list[tuple]:
 
 def outbox_metrics(*, conn: Conn = None) -> dict[str, Any]:
     return rpc("outbox_metrics", {}, conn=conn)
+
+
+def outbox_check(worker_id: str, message_id: UUID | str, channel: str = "whatsapp", *,
+                 conn: Conn = None) -> dict[str, Any]:
+    """The guardrail's verdict on a claimed message, already obeyed in the database:
+    disposition send (send it now), hold (requeued until hold_until) or cancel (final)."""
+    return rpc("outbox_check", {"worker_id": (worker_id, "text"), "message_id": (_uuid(message_id), "uuid"),
+                                "channel": (channel, "text")}, conn=conn)

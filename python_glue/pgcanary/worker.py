@@ -4,9 +4,11 @@ Every rule is the database's; this loop only moves messages between it and the p
   1. expire leases (sending past its lease -> unknown, never resent);
   2. if the breaker is cooling down, wait (no claim, no request);
   3. claim a batch (FOR UPDATE SKIP LOCKED, leased);
-  4. per message: check_outbound_guardrails (the sovereign check; it also takes the breaker's
-     half-open probe), send with the retry rule (pgcanary.provider), report the outcome
-     (marcar_enviado / marcar_falha / outbox_mark_unknown) and circuit_record.
+  4. per message: outbox_check (check_outbound_guardrails, the sovereign check, obeyed in the
+     database: a temporary block holds the message until a time the database computes, a
+     permanent one cancels it; it also takes the breaker's half-open probe), send with the
+     retry rule (pgcanary.provider), report the outcome (marcar_enviado / marcar_falha /
+     outbox_mark_unknown) and circuit_record.
 Messages not sent (shutdown, breaker open, lease about to run out) are released, never
 sent late. On SIGTERM the message in flight finishes and the rest of the batch is released.
 Database errors (Postgres restarting) are retried on a fresh connection; the pool reconnects.
@@ -23,14 +25,14 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from pgcanary import circuit, guardrails, outbox
+from pgcanary import circuit, outbox
 from pgcanary.db import connect_kwargs
 from pgcanary.errors import PgCanaryError
 from pgcanary.provider import EvolutionClient, Outcome, SendResult
@@ -158,23 +160,17 @@ class Worker:
         message was released and the rest of the batch should be too)."""
         payload = m["payload"] or {}
         key = m["dedupe_key"]
-        try:
-            verdict = self._db(guardrails.check_outbound_guardrails, m["cliente_id"], payload.get("number", ""),
-                               m["method"], self.s.channel, m["conversation_id"], payload.get("inbound_interaction_id"))
-        except PgCanaryError as exc:
-            # The guardrail refused the call itself (unknown method, invalid phone): this
-            # message can never go out as it is.
-            self._db(outbox.marcar_falha, key, f"guardrail refused: {exc.sqlstate}", False)
-            self.stats["failed"] += 1
-            return True
-        if not verdict["allowed"]:
-            reason = verdict["block_reason"]
-            if reason == "circuit_open":
-                self._release([m], retry_at=datetime.now(timezone.utc) + timedelta(seconds=1))
+        # The database decides and applies the verdict (hold until a time it computes, or
+        # cancel); only "send" leaves the message with us.
+        verdict = self._db(outbox.outbox_check, self.s.worker_id, m["id"], self.s.channel)
+        if verdict["disposition"] == "hold":
+            self.stats["held"] += 1
+            if verdict["block_reason"] == "circuit_open":
                 self.stats["circuit_open"] += 1
-                return False
-            self._db(outbox.marcar_falha, key, f"blocked: {reason}", False)
-            self.stats["blocked"] += 1
+                return False  # the rest of the batch waits behind the breaker too
+            return True
+        if verdict["disposition"] == "cancel":
+            self.stats["cancelled"] += 1
             return True
 
         result = self.provider.send_text(payload.get("number", ""), payload.get("text", ""), key)

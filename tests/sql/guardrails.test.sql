@@ -39,7 +39,7 @@ select is((select value from feature_flags where flag_key = 'external_handoff') 
 ------------------------------------------------------------------------------------------
 -- Allowed path
 select is(check_outbound_guardrails(pg_temp.id('plain'), '5511900000001', 'followup'),
-          '{"allowed": true, "block_reason": null, "bypassed": false, "event_id": null}'::jsonb,
+          '{"allowed": true, "block_reason": null, "bypassed": false, "event_id": null, "disposition": "send"}'::jsonb,
           'a followup with nothing against it is allowed and records no event');
 select is(pg_temp.hits('5511900000001'), 1::bigint, 'an allowed send is counted against its phone');
 select is((check_outbound_guardrails(pg_temp.id('plain'), '+55 (11) 90000-0001', 'followup') ->> 'allowed')::boolean, true,
@@ -61,7 +61,7 @@ select is(check_outbound_guardrails(pg_temp.id('plain'), '5511900000003', 'reply
 select is(pg_temp.hits('5511900000003'), 0::bigint, 'a blocked send is not counted against the phone');
 
 create temp table r as select check_outbound_guardrails(pg_temp.id('plain'), '5511900000003', 'reply') as res;
-select is((select res - 'event_id' from r), '{"allowed": false, "block_reason": "reply_without_inbound_proof", "bypassed": false}'::jsonb,
+select is((select res - 'event_id' from r), '{"allowed": false, "block_reason": "reply_without_inbound_proof", "bypassed": false, "disposition": "cancel"}'::jsonb,
           'a block returns allowed false, the reason and bypassed false');
 select is(pg_temp.ev((select (res ->> 'event_id')::uuid from r)),
           jsonb_build_object('type', 'outbound_blocked', 'source', 'guardrails', 'props',
@@ -98,7 +98,7 @@ select is(check_outbound_guardrails(pg_temp.id('plain'), '5511900000004', 'follo
 -- Bypass: past business hours, reply proof and rate limits, with an audited reason
 delete from r;
 insert into r select check_outbound_guardrails(pg_temp.id('plain'), '5511900000004', 'handoff', bypass_reason => 'medico pediu retorno');
-select is((select res - 'event_id' from r), '{"allowed": true, "block_reason": null, "bypassed": true}'::jsonb,
+select is((select res - 'event_id' from r), '{"allowed": true, "block_reason": null, "bypassed": true, "disposition": "send"}'::jsonb,
           'a bypass lets a send past business hours');
 select is(pg_temp.ev((select (res ->> 'event_id')::uuid from r)) #> '{props}',
           jsonb_build_object('block_reason', 'outside_business_hours', 'bypassed_checks', '["outside_business_hours"]'::jsonb,
@@ -135,7 +135,7 @@ select is(check_outbound_guardrails(pg_temp.id('burst'), '5521900000002', 'follo
           'another phone has its own limit');
 delete from r;
 insert into r select check_outbound_guardrails(pg_temp.id('burst'), '5521900000001', 'followup', bypass_reason => 'confirmacao de plantao');
-select is((select res - 'event_id' from r), '{"allowed": true, "block_reason": null, "bypassed": true}'::jsonb,
+select is((select res - 'event_id' from r), '{"allowed": true, "block_reason": null, "bypassed": true, "disposition": "send"}'::jsonb,
           'a bypass lets a send past the rate limit');
 select is(pg_temp.ev((select (res ->> 'event_id')::uuid from r)) #> '{props,bypassed_checks}', '["rate_limited"]'::jsonb,
           'the rate-limit bypass event says rate_limited');
@@ -165,7 +165,7 @@ select is(check_outbound_guardrails(pg_temp.id('opted'), '5531900000001', 'follo
           'an opted-out client is blocked');
 delete from r;
 insert into r select check_outbound_guardrails(pg_temp.id('opted'), '5531900000001', 'followup', bypass_reason => 'urgente');
-select is((select res - 'event_id' from r), '{"allowed": false, "block_reason": "opted_out", "bypassed": false}'::jsonb,
+select is((select res - 'event_id' from r), '{"allowed": false, "block_reason": "opted_out", "bypassed": false, "disposition": "cancel"}'::jsonb,
           'a bypass never lets a send reach an opted-out client');
 select is(pg_temp.ev((select (res ->> 'event_id')::uuid from r)) #> '{props}' ?& array['bypass_reason', 'actor'], true,
           'the refused bypass attempt is recorded with its reason and actor');

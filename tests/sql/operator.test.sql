@@ -3,7 +3,7 @@
 -- it; a planned flag is not raised past its gate by set_rollout_percentage. As the owner and
 -- as service_role through the PostgREST-style call; anon / authenticated refused.
 begin;
-select plan(28);
+select plan(38);
 
 create function pg_temp.state(k text) returns text language sql as
 $$ select coalesce((select value::text || ' safe=' || safe_enabled from public.feature_flags where flag_key = k), '<no row>') $$;
@@ -58,6 +58,25 @@ select alike((select reason from feature_flag_audit where flag_key = 'guardrails
 select is(set_rollout_percentage('external_handoff', 30, 'no plan, no gate') -> 'percentage', '30'::jsonb,
           'a flag without a plan is raised by set_rollout_percentage as before');
 
+-- Blocked messages: the verdict says hold (until when) or cancel, and outbox_check obeys it.
+select resume_flag('pausar_julia', 'for the outbox tests') \g /dev/null
+select is(pgcanary_private.block_disposition('opted_out', now(), null), '{"disposition": "cancel"}'::jsonb, 'an opt-out cancels');
+select is(pgcanary_private.block_disposition('rate_limited', '2026-01-01 10:00Z', '2026-01-01 10:20Z') ->> 'hold_until',
+          '2026-01-01T10:20:00+00:00', 'a rate limit holds until its window frees');
+select is(pgcanary_private.next_business_open('2026-12-05 22:00Z', '09:00', '18:00', '{1,2,3,4,5}', 'America/Sao_Paulo'),
+          '2026-12-07 12:00Z'::timestamptz, 'outside hours on a Saturday evening holds until Monday 09:00 in Sao Paulo');
+select pode_enviar_com_dedupe(gen_random_uuid(), 'followup', 'op', '{"number": "5511900007777", "text": "x"}') \g /dev/null
+select (select id from outbox_claim('w1', 10, 60) limit 1) as claimed \gset
+select throws_ok(format($$select outbox_check('w2', %L)$$, :'claimed'), 'PC032', null, 'outbox_check by a worker without the lease raises PC032');
+select is((select status || ':' || lease_owner from outbound_messages where id = :'claimed'), 'sending:w1', 'after the refused check the lease is unchanged');
+update feature_flags set value = 'true' where flag_key = 'pausar_julia';
+select is(outbox_check('w1', :'claimed') ->> 'disposition', 'hold', 'paused: the message is held');
+select is((select status || ':' || block_reason || ':' || attempts || ':' || (next_attempt_at > now() + interval '4 minutes')
+             from outbound_messages where id = :'claimed'), 'queued:assistant_paused:0:true',
+          'held: queued again, its reason kept, the attempt not counted, re-checked in minutes');
+update feature_flags set value = 'false' where flag_key = 'pausar_julia';
+select ok((select next_attempt_at <= now() from outbound_messages where id = :'claimed'), 'un-pausing wakes the held message at once');
+
 -- As service_role through the PostgREST-style call; anon and authenticated refused.
 set local role service_role;
 select set_config('request.jwt.claims', '{"role": "service_role", "sub": "ops-bot"}', true) \g /dev/null
@@ -67,9 +86,11 @@ select throws_ok($$select set_rollout_percentage(flag_key => 'guardrails_canary'
 reset role;
 set local role anon;
 select throws_ok($$select kill_flag(flag_key => 'pausar_julia', reason => 'anon')$$, '42501', null, 'anon cannot call kill_flag');
+select throws_ok(format($$select outbox_check(worker_id => 'w1', message_id => %L)$$, :'claimed'), '42501', null, 'anon cannot call outbox_check');
 reset role;
 set local role authenticated;
 select throws_ok($$select resume_flag(flag_key => 'pausar_julia', reason => 'user')$$, '42501', null, 'authenticated cannot call resume_flag');
+select throws_ok(format($$select outbox_check(worker_id => 'w1', message_id => %L)$$, :'claimed'), '42501', null, 'authenticated cannot call outbox_check');
 reset role;
 
 select * from finish();

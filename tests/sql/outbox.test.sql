@@ -31,7 +31,7 @@ grant execute on function pg_temp.payload(text) to public;
 select has_table('public', 'outbound_messages', 'outbound_messages exists');
 select columns_are('public', 'outbound_messages', array[
     'id', 'dedupe_key', 'cliente_id', 'conversation_id', 'method', 'template_ref', 'status', 'created_at', 'sent_at',
-    'error', 'payload', 'attempts', 'next_attempt_at', 'lease_owner', 'lease_expires_at', 'provider_message_id',
+    'error', 'block_reason', 'held_count', 'payload', 'attempts', 'next_attempt_at', 'lease_owner', 'lease_expires_at', 'provider_message_id',
     'updated_at'], 'outbound_messages has the seed''s columns plus the outbox''s');
 select col_is_unique('public', 'outbound_messages', 'dedupe_key', 'dedupe_key is UNIQUE (the seed''s last line of defence)');
 select is(gerar_dedupe_key('6f1c7d2e-9a3b-4c5d-8e7f-0a1b2c3d4e5f', 'campaign', 'vaga-1', '2025-01-01 10:59:00+00'),
