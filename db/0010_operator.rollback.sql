@@ -7,4 +7,5 @@ ALTER TABLE public.outbound_messages ENABLE TRIGGER USER;
 ALTER TABLE public.outbound_messages DROP CONSTRAINT valid_status;
 ALTER TABLE public.outbound_messages ADD CONSTRAINT valid_status CHECK (status IN ('queued', 'sending', 'sent', 'failed', 'unknown'));
 ALTER TABLE public.outbound_messages DROP COLUMN IF EXISTS block_reason, DROP COLUMN IF EXISTS held_count;
-ALTER TABLE public.feature_flags DROP COLUMN IF EXISTS safe_enabled;
+-- feature_flags.safe_enabled stays, like the columns db/0001 adds: the table may be the user's,
+-- and the safe state of their flags is theirs (it also keeps the column order on re-apply).

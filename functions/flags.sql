@@ -412,6 +412,17 @@ CREATE OR REPLACE TRIGGER feature_flags_sync_alias
 
 ------------------------------------------------------------------------------------------
 -- Status and control RPCs.
+-- Whether a flag value is in its safe state (feature_flags.safe_enabled); NULL for a value
+-- with no on/off state. The one place this is decided (get_rollout_status, flag_overview).
+CREATE OR REPLACE FUNCTION pgcanary_private.flag_in_safe_state(value jsonb, safe_enabled boolean)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN jsonb_typeof(value) = 'boolean' THEN value = to_jsonb(safe_enabled)
+                WHEN jsonb_typeof(value -> 'enabled') = 'boolean' THEN value -> 'enabled' = to_jsonb(safe_enabled) END
+$$;
+
 CREATE OR REPLACE FUNCTION public.get_rollout_status(flag_key text DEFAULT 'business_events_canary')
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
@@ -438,8 +449,7 @@ BEGIN
         'valid', coalesce(e ->> 'error_code', 'TARGETING_KEY_MISSING') = 'TARGETING_KEY_MISSING',
         -- Where kill_flag would put it (feature_flags.safe_enabled), and whether it is there.
         'safe_enabled', safe,
-        'in_safe_state', CASE WHEN jsonb_typeof(v) = 'boolean' THEN v = to_jsonb(safe)
-                              WHEN jsonb_typeof(v -> 'enabled') = 'boolean' THEN v -> 'enabled' = to_jsonb(safe) END);
+        'in_safe_state', pgcanary_private.flag_in_safe_state(v, safe));
     -- Seed 8.3: the business events rollout also reports its events (functions/events.sql).
     -- Looked up by name so that this file works where that capability is not installed.
     IF get_rollout_status.flag_key = 'business_events_canary'

@@ -561,9 +561,27 @@ COMMENT ON VIEW public.rollout_overview IS
 REVOKE ALL ON public.rollout_overview FROM PUBLIC, anon, authenticated;
 GRANT SELECT ON public.rollout_overview TO service_role;
 
+-- Every flag for `pgcanary list`: its state and safe state, and for a planned flag its step
+-- and gate (rollout_overview, one gate evaluation per plan).
+CREATE OR REPLACE FUNCTION public.flag_overview()
+RETURNS TABLE (flag_key text, enabled boolean, in_safe_state boolean, percentage integer, step text, verdict text,
+               updated_at timestamptz, updated_by text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT f.flag_key, pgcanary_private.flag_is_on(f.value),
+           pgcanary_private.flag_in_safe_state(f.value, f.safe_enabled),
+           pgcanary_private.flag_percentage(f.value), o.step, o.verdict, f.updated_at, f.updated_by
+      FROM public.feature_flags AS f
+      LEFT JOIN public.rollout_overview AS o ON o.flag_key = f.flag_key
+     ORDER BY f.flag_key
+$$;
+COMMENT ON FUNCTION public.flag_overview() IS
+    'Every flag: enabled, in_safe_state (where kill_flag would put it), percentage, and for a planned flag its step and GO / NO-GO verdict; last change and who made it.';
+
 SELECT pgcanary_private.expose_rpc(ARRAY[
     'public.rollout_gate(text)', 'public.advance_rollout(text, text, boolean)',
     'public.rollback_rollout(text, integer, text)', 'public.set_prerequisite(text, text, text, text)',
     'public.open_incident(text, text, text, jsonb)', 'public.resolve_incident(bigint, text)',
-    'public.guard_tick()'
+    'public.guard_tick()', 'public.flag_overview()'
 ]::regprocedure[]);

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pgcanary import db, flags
+from pgcanary import db, flags, governance, outbox
 from pgcanary.errors import PgCanaryError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -20,37 +20,83 @@ console = Console()
 err = Console(stderr=True)
 
 
+_state = {"verbose": False}
+
+
 @app.callback()
 def main(database_url: Optional[str] = typer.Option(None, "--database-url", envvar="DATABASE_URL",
-                                                    help="Postgres URL (default: $DATABASE_URL).")):
+                                                    help="Postgres URL (default: $DATABASE_URL)."),
+         verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the whole error (detail, context).")):
     if database_url:
         os.environ["DATABASE_URL"] = database_url
+    _state["verbose"] = verbose
 
 
-def _fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/] {exc}")
+def _fail(exc: BaseException) -> None:
+    """One line (and the hint) for an operator at 3 a.m.; --verbose shows the rest."""
+    if isinstance(exc, psycopg.OperationalError) and not getattr(exc, "sqlstate", None):
+        first = (str(exc).strip().splitlines() or ["connection failed"])[0]
+        err.print(f"[bold red]error:[/] cannot connect to the database: {first}", soft_wrap=True)
+        if not _state["verbose"]:
+            err.print("  hint: check DATABASE_URL (host, port, database, password); --verbose shows more")
+    elif isinstance(exc, PgCanaryError):
+        err.print(f"[bold red]error[/] ({exc.sqlstate}): {exc.message}", soft_wrap=True)
+        if exc.hint:
+            err.print(f"  hint: {exc.hint}", soft_wrap=True)
+        if exc.detail and _state["verbose"]:
+            err.print(f"  detail: {exc.detail}", soft_wrap=True)
+    else:
+        err.print(f"[bold red]error:[/] {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}", soft_wrap=True)
+    if _state["verbose"]:
+        import traceback
+
+        err.print("".join(traceback.format_exception(exc)), soft_wrap=True, markup=False, highlight=False)
     raise typer.Exit(1)
+
+
+def _connect() -> psycopg.Connection:
+    """One autocommit connection per command (each RPC commits), failing within seconds: a
+    pool would retry a bad URL in the background and answer only after its timeout."""
+    return psycopg.connect(db.database_url(), autocommit=True,
+                           connect_timeout=int(os.environ.get("PGCANARY_CONNECT_TIMEOUT", "3")),
+                           **db.connect_kwargs())
+
+
+def _call(fn, *args, **kwargs):
+    try:
+        with _connect() as conn:
+            return fn(*args, conn=conn, **kwargs)
+    except (PgCanaryError, psycopg.Error, RuntimeError, ValueError) as exc:
+        _fail(exc)
+
+
+def _cell(value) -> str:
+    return json.dumps(value, default=str) if isinstance(value, (dict, list)) else ("" if value is None else str(value))
 
 
 def _show(title: str, data: dict) -> None:
     table = Table(title=title, show_header=False)
     for key, value in data.items():
-        table.add_row(str(key), json.dumps(value) if isinstance(value, (dict, list)) else str(value))
+        table.add_row(str(key), _cell(value))
     console.print(table)
 
 
-def _run(fn, *args, title: str, **kwargs):
-    try:
-        result = fn(*args, **kwargs)
-    except (PgCanaryError, psycopg.Error, RuntimeError) as exc:
-        _fail(exc)
-    finally:
-        db.close_pool()
-    if isinstance(result, dict):
-        _show(title, result)
+def _emit(data, as_json: bool, title: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, default=str))
+    elif isinstance(data, dict):
+        _show(title, data)
     else:
-        console.print(f"{title}: {result}")
+        console.print(f"{title}: {data}")
+
+
+def _run(fn, *args, title: str, as_json: bool = False, **kwargs):
+    result = _call(fn, *args, **kwargs)
+    _emit(result, as_json, title)
     return result
+
+
+JSON = typer.Option(False, "--json", help="Print JSON (for scripts) instead of a table.")
 
 
 @app.command()
@@ -84,14 +130,14 @@ def bundle():
 
 
 @app.command()
-def status(flag: str = typer.Argument("business_events_canary")):
+def status(flag: str = typer.Argument("business_events_canary"), as_json: bool = JSON):
     """Rollout status of a flag."""
-    _run(flags.get_rollout_status, flag, title=f"rollout status: {flag}")
+    _run(flags.get_rollout_status, flag, title=f"rollout status: {flag}", as_json=as_json)
 
 
 @app.command("set-percentage")
 def set_percentage(flag: str, percentage: int, reason: str = typer.Option(..., "--reason", "-r")):
-    """Set a canary flag's percentage (audited)."""
+    """Set a canary flag's percentage (audited). A planned flag only goes down here; up is `advance`."""
     _run(flags.set_rollout_percentage, flag, percentage, reason, title=f"{flag} now")
 
 
@@ -109,25 +155,24 @@ def disallow(flag: str, cliente_id: str):
 
 @app.command()
 def kill(flag: str, reason: str = typer.Option(..., "--reason", "-r")):
-    """Kill switch: the flag is off for everyone on the next call."""
+    """Kill switch: the flag goes to its safe state on the next call (off; paused for pausar_julia)."""
     _run(flags.kill_flag, flag, reason, title=f"{flag} killed")
 
 
 @app.command()
 def resume(flag: str, reason: str = typer.Option(..., "--reason", "-r")):
-    """Undo kill: the flag is on again at its previous percentage."""
+    """Undo kill: the flag leaves its safe state (on again at its percentage; pausar_julia un-pauses)."""
     _run(flags.resume_flag, flag, reason, title=f"{flag} resumed")
 
 
 @app.command()
-def audit(flag: Optional[str] = typer.Argument(None), limit: int = typer.Option(20, "--limit")):
+def audit(flag: Optional[str] = typer.Argument(None), limit: int = typer.Option(20, "--limit"), as_json: bool = JSON):
     """The latest audited changes of a flag (or of all flags)."""
-    try:
-        rows = flags.flag_audit_trail(flag, limit)
-    except (PgCanaryError, psycopg.Error, RuntimeError) as exc:
-        _fail(exc)
-    finally:
-        db.close_pool()
+    rows = _call(flags.flag_audit_trail, flag, limit)
+    cols = ("audit_id", "flag", "op", "old", "new", "actor", "reason", "when")
+    if as_json:
+        typer.echo(json.dumps([dict(zip(cols, r)) for r in rows], default=str))
+        return
     table = Table(title="feature_flag_audit")
     for col in ("when", "flag", "op", "actor", "reason", "old", "new"):
         table.add_column(col)
@@ -135,6 +180,101 @@ def audit(flag: Optional[str] = typer.Argument(None), limit: int = typer.Option(
         table.add_row(r[7].strftime("%Y-%m-%d %H:%M:%S"), r[1], r[2], r[5], r[6] or "",
                       json.dumps(r[3]), json.dumps(r[4]))
     console.print(table)
+
+
+# -- the rollout workflow: every step through the gate (docs/operator.md) ---------------------------
+@app.command()
+def gate(flag: str, as_json: bool = JSON):
+    """GO / NO-GO for the flag's next step, with every reason."""
+    g = _call(governance.rollout_gate, flag)
+    if as_json:
+        typer.echo(json.dumps(g, default=str))
+        return
+    verdict = g.get("verdict")
+    color = "green" if verdict == "GO" else "bold red"
+    cur, nxt = g.get("current") or {}, g.get("next") or {}
+    console.print(f"[{color}]{verdict}[/] {flag}: step {cur.get('step')} ({cur.get('percentage')}%)"
+                  f" -> {nxt.get('step') if nxt else 'none'} ({nxt.get('percentage') if nxt else '-'}%)")
+    for r in g.get("reasons") or []:
+        mark = "[green]OK[/]  " if r.get("status") == "OK" else "[red]FAIL[/]"
+        console.print(f"  {mark} {r.get('message') or r.get('name')}", soft_wrap=True)
+    if verdict != "GO":
+        raise typer.Exit(3)  # NO-GO: a script can stop here
+
+
+@app.command()
+def advance(flag: str, reason: str = typer.Option(..., "--reason", "-r"),
+            force: bool = typer.Option(False, "--force", help="Past a NO-GO (audited as forced; needs --reason)."),
+            as_json: bool = JSON):
+    """Move a planned flag to its next step if the gate says GO (NO-GO refuses unless --force)."""
+    _run(governance.advance_rollout, flag, reason, force, title=f"{flag} advanced", as_json=as_json)
+
+
+@app.command()
+def rollback(flag: str, percentage: int, reason: str = typer.Option(..., "--reason", "-r"), as_json: bool = JSON):
+    """Emergency rollback of a planned flag to a lower percentage (no gate), audited."""
+    _run(governance.rollback_rollout, flag, percentage, reason, title=f"{flag} rolled back", as_json=as_json)
+
+
+@app.command("list")
+def list_flags(as_json: bool = JSON):
+    """Every flag: state, safe state, percentage, and for planned flags the step and the gate."""
+    rows = _call(governance.flag_overview)
+    cols = ("flag_key", "enabled", "in_safe_state", "percentage", "step", "verdict", "updated_at", "updated_by")
+    data = [dict(zip(cols, r)) for r in rows]
+    if as_json:
+        typer.echo(json.dumps(data, default=str))
+        return
+    table = Table(*cols, title="feature flags")
+    for d in data:
+        verdict = d["verdict"] or ""
+        table.add_row(*(_cell(d[c]) for c in cols[:5]),
+                      f"[green]{verdict}[/]" if verdict == "GO" else f"[red]{verdict}[/]" if verdict else "",
+                      _cell(d["updated_at"])[:19], _cell(d["updated_by"]))
+    console.print(table)
+
+
+@app.command()
+def health(as_json: bool = JSON):
+    """The daily panel (SLOs, gates, outbox): OK or ALERT with the failing lines."""
+    from pgcanary import health as health_rpc
+
+    report = _call(health_rpc.daily_health)
+    if as_json:
+        typer.echo(json.dumps(report, default=str))
+    else:
+        console.print(health_rpc.format_daily_health(report), soft_wrap=True)
+    if report.get("status") not in (None, "OK"):
+        raise typer.Exit(2)  # ALERT: scripts and cron can act on it
+
+
+@app.command("outbox")
+def outbox_cmd(limit: int = typer.Option(20, "--limit", help="Unknown outcomes listed."), as_json: bool = JSON):
+    """The queue by status (held and cancelled too) and the unknown outcomes to reconcile."""
+    metrics = _call(outbox.outbox_metrics)
+    unknown = _call(outbox.outbox_unknown, limit)
+    cols = ("id", "dedupe_key", "cliente_id", "method", "template_ref", "attempts", "lease_owner", "error",
+            "created_at", "updated_at")
+    if as_json:
+        typer.echo(json.dumps({"metrics": metrics, "unknown": [dict(zip(cols, r)) for r in unknown]}, default=str))
+        return
+    _show("outbox", metrics.get("depth", {}) | {k: v for k, v in metrics.items() if k != "depth"})
+    table = Table("id", "method", "attempts", "worker", "error", "since", title="unknown outcome: reconcile each")
+    for r in unknown:
+        table.add_row(str(r[0]), r[3], str(r[5]), r[6] or "", r[7] or "", r[9].strftime("%Y-%m-%d %H:%M:%S"))
+    console.print(table)
+    if unknown:
+        console.print("pgcanary reconcile ID sent|failed|requeue --reason '...'  (check the provider first)")
+
+
+@app.command()
+def reconcile(message_id: str, resolution: str = typer.Argument(..., help="sent, failed or requeue"),
+              reason: str = typer.Option(..., "--reason", "-r"),
+              provider_message_id: Optional[str] = typer.Option(None, "--provider-message-id"),
+              as_json: bool = JSON):
+    """Resolve an unknown outcome (audited): sent, failed, or requeue (refused if it would repeat one)."""
+    _run(outbox.outbox_resolve, message_id, resolution, reason, provider_message_id,
+         title="reconciled", as_json=as_json)
 
 
 @app.command()
@@ -145,7 +285,7 @@ def drill(flag: str = typer.Option("guardrails_canary", "--flag", help="The cana
     from pgcanary.drill import run_drill, to_json
 
     try:
-        with psycopg.connect(db.database_url(), autocommit=True, **db.connect_kwargs()) as conn:
+        with _connect() as conn:
             result = run_drill(conn, flag, record=record)
     except (PgCanaryError, psycopg.Error, RuntimeError, ValueError) as exc:
         _fail(exc)

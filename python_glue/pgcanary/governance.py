@@ -46,3 +46,7 @@ def resolve_incident(incident_id: int, resolution: str, *, conn: Conn = None) ->
 
 def guard_tick(*, conn: Conn = None) -> dict[str, Any]:
     return rpc("guard_tick", {}, conn=conn)
+
+
+def flag_overview(*, conn: Conn = None) -> list[tuple]:
+    return rpc("flag_overview", {}, conn=conn, setof=True)
