@@ -10,7 +10,7 @@ SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- pgcanary.actor; otherwise the database role.
 CREATE OR REPLACE FUNCTION pgcanary_private.current_actor()
 RETURNS text
-LANGUAGE plpgsql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE  -- not PARALLEL SAFE: its EXCEPTION block is a subtransaction (DESIGN.md §6)
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -93,7 +93,7 @@ COMMENT ON FUNCTION public.canary_buckets(uuid[], text) IS
 -- unless it has force_on, in which case only the allowlist is on.
 CREATE OR REPLACE FUNCTION public.evaluate_flag(flag_key text, cliente_id uuid)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE  -- not PARALLEL SAFE: its EXCEPTION block is a subtransaction (DESIGN.md §6)
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -167,7 +167,7 @@ COMMENT ON FUNCTION public.evaluate_flag(text, uuid) IS
 
 CREATE OR REPLACE FUNCTION public.is_enabled(flag_key text, cliente_id uuid)
 RETURNS boolean
-LANGUAGE plpgsql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE  -- not PARALLEL SAFE: its EXCEPTION block is a subtransaction (DESIGN.md §6)
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -209,7 +209,7 @@ COMMENT ON FUNCTION public.is_enabled(text, uuid) IS
 -- event_type is part of the seed's signature; every type shares one cohort today.
 CREATE OR REPLACE FUNCTION public.should_emit_event(cliente_id uuid, event_type text)
 RETURNS boolean
-LANGUAGE plpgsql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE  -- not PARALLEL SAFE: its EXCEPTION block is a subtransaction (DESIGN.md §6)
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE

@@ -60,7 +60,7 @@ COMMENT ON FUNCTION pgcanary_private.keyed_hash(text) IS
 -- where inet agrees); any other scope takes non-empty text as given.
 CREATE OR REPLACE FUNCTION pgcanary_private.rate_limit_subject(scope text, subject text)
 RETURNS text
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE  -- not PARALLEL SAFE: its EXCEPTION block is a subtransaction (DESIGN.md §6)
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
