@@ -455,7 +455,7 @@ COMMENT ON FUNCTION public.resolve_incident(bigint, text) IS
 -- minute the scheduler calls guard_tick. On outbound_to_opted_out > 0 it pauses the
 -- assistant, rolls back every plan that lists that SLO in guard_slos to its
 -- guard_rollback_percentage, opens a P0 incident (global: every gate says NO-GO) and records
--- a guard_action event; the caller alerts. Idempotent: while its incident is open it acts
+-- a guard_action event, and queues the P0 alert (functions/alerts.sql). Idempotent: while its incident is open it acts
 -- again only when the leak count has grown since it last acted; leaks before the last
 -- resolution of its incident are not counted again.
 CREATE OR REPLACE FUNCTION public.guard_tick()
@@ -475,6 +475,7 @@ DECLARE
     paused   jsonb;
     event_id uuid;
     reason   text;
+    result   jsonb;
 BEGIN
     -- One tick at a time: two schedulers (or a manual call) must not both act.
     PERFORM pg_catalog.pg_advisory_xact_lock(7062636172790006);
@@ -532,14 +533,17 @@ BEGIN
         jsonb_build_object('action', 'pause_and_rollback', 'slo', 'outbound_to_opted_out', 'value', leaks,
                            'incident_id', inc.incident_id, 'rolled_back', rolled,
                            'paused_now', paused -> 'changed'), 'guard');
-    RETURN jsonb_build_object('action', 'pause_and_rollback', 'outbound_to_opted_out', leaks, 'since', since,
-                              'paused', paused -> 'paused', 'paused_now', paused -> 'changed',
-                              'pause_error', paused -> 'error', 'rolled_back', rolled,
-                              'incident_id', inc.incident_id, 'event_id', event_id);
+    result := jsonb_build_object('action', 'pause_and_rollback', 'outbound_to_opted_out', leaks, 'since', since,
+                                 'paused', paused -> 'paused', 'paused_now', paused -> 'changed',
+                                 'pause_error', paused -> 'error', 'rolled_back', rolled,
+                                 'incident_id', inc.incident_id, 'event_id', event_id);
+    -- The P0 alert commits with the incident: Slack down now means alerted later, not never.
+    RETURN result || jsonb_build_object('alert_id',
+        pgcanary_private.enqueue_alert('guard', pgcanary_private.guard_alert_text(result)));
 END
 $$;
 COMMENT ON FUNCTION public.guard_tick() IS
-    'The guard (every minute): on outbound_to_opted_out > 0 pauses the assistant (pausar_julia), rolls back the plans guarding that SLO, opens or updates a global P0 incident and records a guard_action event. Returns {action none|pause_and_rollback, outbound_to_opted_out, since, paused, paused_now, pause_error, rolled_back[], incident_id, event_id}. Idempotent.';
+    'The guard (every minute): on outbound_to_opted_out > 0 pauses the assistant (pausar_julia), rolls back the plans guarding that SLO, opens or updates a global P0 incident and records a guard_action event. Returns {action none|pause_and_rollback, outbound_to_opted_out, since, paused, paused_now, pause_error, rolled_back[], incident_id, event_id, alert_id}; the P0 alert is queued in alert_outbox in the same transaction. Idempotent.';
 
 ------------------------------------------------------------------------------------------
 -- One row per plan for the SQL Editor: where each rollout stands and what blocks it.

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pgcanary import db, events, flags, governance, guardrails, health, scheduler, slack
+from pgcanary import db, events, flags, governance, guardrails, health, slack
 from pgcanary.errors import RolloutNoGo
 from pgcanary.migrate import migrate
 from pgcanary.throwaway import ThrowawayPostgres
@@ -318,8 +318,9 @@ def step_governance(conn: psycopg.Connection, console: Console) -> None:
     console.print(f"guard_tick: {summary['action']} (outbound_to_opted_out = {summary['outbound_to_opted_out']}); "
                   f"{flag} now {status['percentage']}%, pausar_julia = {paused}, P0 incident #{summary['incident_id']}; "
                   f"a second tick: {again['action']}.")
-    console.print("The guard's Slack alert (the scheduler posts it):")
-    console.print(scheduler.format_guard_alert(summary), markup=False, highlight=False)
+    console.print("The guard's Slack alert, queued in alert_outbox with the incident (the scheduler posts it):")
+    alert = conn.execute("select text from alert_outbox where alert_id = %s", (summary["alert_id"],)).fetchone()[0]
+    console.print(alert, markup=False, highlight=False)
     gate = governance.rollout_gate(flag, conn=conn)
     console.print(f"Every gate is now {gate['verdict']}: " + "; ".join(gate["blocking"][:2]), highlight=False)
 

@@ -25,7 +25,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from slack_sdk.webhook import WebhookClient
 
-from pgcanary import events, governance, health, outbox, rate_limits, slack
+from pgcanary import alerts, events, governance, health, outbox, rate_limits, slack
 
 log = logging.getLogger("pgcanary.scheduler")
 
@@ -44,25 +44,32 @@ class Context:
 # ------------------------------------------------------------------------------------------
 # The jobs. Each returns a small summary for its log line.
 
-def format_guard_alert(result: dict[str, Any]) -> str:
-    """What the guard did, for Slack (counts, flags and our incident id: no client data)."""
-    rolled = ", ".join(f"{r['flag_key']} {r['from']}% → {r['to']}%" for r in result["rolled_back"]) or "nada a reverter"
-    return "\n".join([
-        "*🚨 Guard: mensagem enviada a cliente opted-out*",
-        f"outbound_to_opted_out = {result['outbound_to_opted_out']} desde {str(result['since'])[:16].replace('T', ' ')} UTC",
-        (f"*Julia NÃO foi pausada*: {result['pause_error']} — rode pausar_julia à mão" if result.get("pause_error")
-         else f"Julia pausada (pausar_julia){'' if result['paused_now'] else ' — já estava pausada'}"),
-        f"Rollback: {rolled}",
-        f"Incidente P0 #{result['incident_id']} aberto: nenhum gate dá GO até resolvê-lo (resolve_incident).",
-    ])
+def deliver_alerts(ctx: Context) -> dict[str, int]:
+    """Posts the queued alerts (alert_outbox) until Slack accepts each; one that fails is
+    retried by the database's backoff on a later run. The texts are the database's."""
+    delivered = failed = 0
+    for alert_id, _kind, text, _attempts, _created in alerts.alert_claim():
+        try:
+            ctx.notify(text)
+        except Exception as exc:  # Slack down or refusing: the row stays, retried later
+            alerts.alert_failed(alert_id, type(exc).__name__)
+            failed += 1
+            continue
+        alerts.alert_delivered(alert_id)
+        delivered += 1
+    return {"alerts_delivered": delivered, "alerts_failed": failed}
 
 
 def job_guard(ctx: Context) -> dict[str, Any]:
-    """Seed 002: an opted-out client messaged is "rollback imediato + pausar_julia"."""
+    """Seed 002: an opted-out client messaged is "rollback imediato + pausar_julia". The guard
+    queues its P0 alert in its own transaction; posting it is deliver_alerts'."""
     result = governance.guard_tick()
-    if result["action"] != "none":
-        ctx.notify(format_guard_alert(result))
-    return {k: result.get(k) for k in ("action", "outbound_to_opted_out", "incident_id")}
+    summary = {k: result.get(k) for k in ("action", "outbound_to_opted_out", "incident_id")}
+    return summary | deliver_alerts(ctx)
+
+
+def job_alerts(ctx: Context) -> dict[str, Any]:
+    return deliver_alerts(ctx)
 
 
 def job_health_rollup(ctx: Context) -> dict[str, Any]:
@@ -72,8 +79,8 @@ def job_health_rollup(ctx: Context) -> dict[str, Any]:
 
 def job_daily_health(ctx: Context) -> dict[str, Any]:
     report = health.daily_health()
-    ctx.notify(health.format_daily_health(report))
-    return {"health": report["status"], "alerts": len(report["alerts"])}
+    alerts.alert_enqueue("daily_health", health.format_daily_health(report))
+    return {"health": report["status"], "alerts": len(report["alerts"])} | deliver_alerts(ctx)
 
 
 def job_rollout_report(ctx: Context) -> dict[str, Any]:
@@ -111,6 +118,7 @@ JOBS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "event_partitions": job_event_partitions,
     "rate_limit_cleanup": job_rate_limit_cleanup,
     "outbox_lease_reaper": job_outbox_lease_reaper,
+    "alerts": job_alerts,
 }
 
 

@@ -25,6 +25,7 @@ from apscheduler.triggers.cron import CronTrigger
 from pgcanary import db, scheduler
 from pgcanary.migrate import migrate
 
+LEAKED2 = "6b6b6b6b-0000-4000-8000-00000000cafe"
 LEAKED = "5a5a5a5a-0000-4000-8000-00000000beef"
 
 
@@ -152,7 +153,7 @@ def test_daily_health_posts_alert_with_the_failing_lines(sched_db, slack):
                      "('outbound_fallback', '{\"function\": \"enviar_legado\"}')")
     try:
         summary = scheduler.run_job("daily_health", scheduler.job_daily_health, _ctx(slack))
-        assert summary == {"health": "ALERT", "alerts": 1}
+        assert summary == {"health": "ALERT", "alerts": 1, "alerts_delivered": 1, "alerts_failed": 0}
         text = slack.texts[-1]
         assert "ALERT 🚨" in text and "*Falhando:*" in text and "OUTBOUND_FALLBACK = 1 (threshold = 0)" in text
     finally:
@@ -183,6 +184,37 @@ def test_guard_job_acts_once_and_alerts(sched_db, slack, caplog):
         assert conn.execute("select actor from rollout_history order by entry_id desc limit 1").fetchone()[0] != ""
     # No client id in the logs: the summary is counts and our own incident id.
     assert LEAKED not in caplog.text
+    with psycopg.connect(sched_db, autocommit=True) as conn:
+        conn.execute("select resolve_incident(%s, 'test over')", (first["incident_id"],))
+        conn.execute("select retomar_julia('test over')")
+
+
+def test_a_guard_run_while_slack_is_down_records_the_incident_and_alerts_later(sched_db, caplog):
+    down = FakeSlack(status=500)
+    with psycopg.connect(sched_db, autocommit=True) as conn:
+        conn.execute("select pgcanary_private.set_percentage('guardrails_canary', 50, 'test: at C')")
+        conn.execute("select opt_out(%s::uuid, 'whatsapp_keyword')", (LEAKED2,))
+        conn.execute("update opt_out_audit set changed_at = now() - interval '1 hour' where cliente_id = %s::uuid", (LEAKED2,))
+        conn.execute("insert into business_events (event_type, cliente_id, event_props) values "
+                     "('outbound_sent', %s::uuid, '{\"method\": \"campaign\"}')", (LEAKED2,))
+    try:
+        first = scheduler.run_job("guard", scheduler.job_guard, scheduler.Context(notify=scheduler.slack_notifier(down.url)))
+    finally:
+        down.close()
+    assert first["action"] == "pause_and_rollback" and first["alerts_failed"] >= 1 and first["alerts_delivered"] == 0
+    with psycopg.connect(sched_db, autocommit=True) as conn:
+        row = conn.execute("select attempts, delivered_at, last_error from alert_outbox where kind = 'guard' "
+                           "order by alert_id desc limit 1").fetchone()
+        assert row[0] == 1 and row[1] is None and row[2] == "SlackPostFailed", "kept, with its failure"
+        assert conn.execute("select count(*) from incidents where incident_id = %s", (first["incident_id"],)).fetchone()[0] == 1
+        conn.execute("update alert_outbox set next_attempt_at = now() where delivered_at is null")  # the backoff has passed
+    up = FakeSlack()
+    try:
+        later = scheduler.run_job("alerts", scheduler.job_alerts, _ctx(up))
+        assert later["alerts_delivered"] >= 1 and any(f"P0 #{first['incident_id']}" in t for t in up.texts)
+        assert scheduler.run_job("alerts", scheduler.job_alerts, _ctx(up))["alerts_delivered"] == 0, "posted once"
+    finally:
+        up.close()
     with psycopg.connect(sched_db, autocommit=True) as conn:
         conn.execute("select resolve_incident(%s, 'test over')", (first["incident_id"],))
         conn.execute("select retomar_julia('test over')")
