@@ -1,3 +1,4 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- Alerts are not lost (docs/alerts.md): what the guard decides and the daily panel are rows
 -- of public.alert_outbox, written in the transaction that decides them, and the scheduler's
 -- alerts job posts them to Slack until Slack accepts (alert_claim -> alert_delivered, or

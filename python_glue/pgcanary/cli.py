@@ -309,13 +309,15 @@ def drill(flag: str = typer.Option("guardrails_canary", "--flag", help="The cana
 def scheduler(config: Optional[str] = typer.Option(None, "--config", envvar="PGCANARY_SCHEDULE",
                                                    help="Schedule file (default: pgcanary/schedule.toml)."),
               once: Optional[str] = typer.Option(None, "--once", help="Run this one job now and exit."),
-              list_jobs: bool = typer.Option(False, "--list", help="Print the schedule and exit.")):
+              list_jobs: bool = typer.Option(False, "--list", help="Print the schedule and exit."),
+              metrics_port: Optional[int] = typer.Option(None, "--metrics-port", help="Serve Prometheus metrics here."),
+              log_format: str = typer.Option("json", "--log-format", help="json (default) or text.")):
     """Run the periodic jobs (guard, health rollup, daily health, reports, cleanups) on their cron schedule."""
-    import logging
-
+    from pgcanary import observability
     from pgcanary import scheduler as sched
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    observability.setup_logging(log_format)
+    observability.serve(metrics_port)
     os.environ.setdefault("PGCANARY_ACTOR", "scheduler")
     try:
         cfg = sched.load_config(config)
@@ -359,14 +361,15 @@ def worker(
     read_timeout: float = typer.Option(15.0, "--read-timeout"),
     backoff_initial: float = typer.Option(0.3, "--backoff-initial", help="First retry wait (seconds)."),
     backoff_max: float = typer.Option(3.0, "--backoff-max"),
+    metrics_port: Optional[int] = typer.Option(None, "--metrics-port", help="Serve Prometheus metrics here."),
+    log_format: str = typer.Option("json", "--log-format", help="json (default) or text."),
 ):
     """Drain the outbox through Evolution API (SIGTERM: finish the message in flight, release the rest)."""
-    import logging
-
+    from pgcanary import observability
     from pgcanary.worker import Worker, WorkerSettings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    observability.setup_logging(log_format)
+    observability.serve(metrics_port)
     try:
         settings = WorkerSettings(
             database_url=db.database_url(), evolution_url=evolution_url, evolution_key=evolution_key,

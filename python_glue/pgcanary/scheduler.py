@@ -26,6 +26,7 @@ from apscheduler.triggers.cron import CronTrigger
 from slack_sdk.webhook import WebhookClient
 
 from pgcanary import alerts, events, governance, health, outbox, rate_limits, slack
+from pgcanary.observability import scheduler_metrics
 
 log = logging.getLogger("pgcanary.scheduler")
 
@@ -74,7 +75,11 @@ def job_alerts(ctx: Context) -> dict[str, Any]:
 
 def job_health_rollup(ctx: Context) -> dict[str, Any]:
     result = health.refresh_health_rollup()
-    return {k: result.get(k) for k in ("refreshed", "rebuilt", "events_recounted")}
+    # The gauges an operator watches (metrics, --metrics-port): gate verdicts and the outbox.
+    gates = {row[0]: row[5] for row in governance.flag_overview() if row[5]}
+    box = outbox.outbox_metrics()
+    return ({k: result.get(k) for k in ("refreshed", "rebuilt", "events_recounted")}
+            | {"gates": gates, "unknown": box["unknown"], "held": box["depth"].get("held", 0)})
 
 
 def job_daily_health(ctx: Context) -> dict[str, Any]:
@@ -141,10 +146,12 @@ def run_job(name: str, fn: Callable[[Context], dict[str, Any]], ctx: Context) ->
             line["alerted"] = False
             line["alert_error"] = type(alert_exc).__name__
         log.error(json.dumps(line, default=str))
+        scheduler_metrics().job(name, "error", None)
         return None
     line = {"job": name, "status": "ok", "duration_ms": _ms(started)}
     line.update({k: v for k, v in (summary or {}).items() if k not in line})
     log.info(json.dumps(line, default=str))
+    scheduler_metrics().job(name, "ok", summary)
     return summary
 
 

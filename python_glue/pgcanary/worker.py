@@ -35,6 +35,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_e
 from pgcanary import circuit, outbox
 from pgcanary.db import connect_kwargs
 from pgcanary.errors import PgCanaryError
+from pgcanary.observability import worker_metrics
 from pgcanary.provider import EvolutionClient, Outcome, SendResult
 
 log = logging.getLogger("pgcanary.worker")
@@ -75,6 +76,9 @@ class Worker:
                                    name=f"worker-{settings.worker_id}")
         self.stopping = threading.Event()
         self.stats: Counter[str] = Counter()
+        self.metrics = worker_metrics()
+        self._synced: Counter[str] = Counter()  # what the metrics have of self.stats
+        self._breaker_open: bool | None = None
 
     # -- database calls: each on a pooled connection, retried while Postgres is away ----------
     def _db(self, fn: Callable[..., Any], *args: Any, retry_seconds: float | None = None, **kwargs: Any) -> Any:
@@ -101,6 +105,7 @@ class Worker:
             while not self.stopping.is_set():
                 try:
                     worked = self.run_once()
+                    self.metrics.sync(self.stats, self._synced, self._breaker_open)
                 except DB_ERRORS:
                     # The claim or the lease sweep met a restarting Postgres: nothing is held
                     # that is not leased in the database; try again shortly.
@@ -119,7 +124,8 @@ class Worker:
                 signal.signal(sig, handler)
             self.pool.close()
             self.provider.close()
-        log.info("worker %s stopped: %s", self.s.worker_id, dict(self.stats))
+        self.metrics.sync(self.stats, self._synced, self._breaker_open)
+        log.info("worker stopped", extra={"worker_id": self.s.worker_id, **dict(self.stats)})
         return dict(self.stats)
 
     def run_once(self) -> bool:
@@ -127,6 +133,7 @@ class Worker:
         expired = self._db(outbox.outbox_expire_leases, retry_seconds=0)
         self.stats["leases_expired"] += expired
         status = self._db(circuit.circuit_status, self.s.channel, retry_seconds=0)
+        self._breaker_open = bool(status["cooling_down"])
         if status["cooling_down"]:
             self.stats["circuit_waits"] += 1
             until = datetime.fromisoformat(status["open_until"]) if isinstance(status["open_until"], str) else status["open_until"]

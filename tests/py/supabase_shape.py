@@ -11,6 +11,7 @@ and by `supabase_admin`.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -112,6 +113,9 @@ class AnonPoller:
             conn.execute("set statement_timeout = '2s'")
             conn.execute("set lock_timeout = '50ms'")
             while True:
+                # A round that starts after the stop is the last: one full round runs after
+                # the install returned, whatever the timing.
+                last = self._stop.is_set()
                 for probe in PROBES:
                     try:
                         conn.execute(probe)
@@ -124,12 +128,15 @@ class AnonPoller:
                 except psycopg.Error:
                     pass
                 self.rounds += 1
-                if self._stop.is_set():
+                if last:
                     return
 
     def __enter__(self):
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
+        deadline = time.monotonic() + 30
+        while self.rounds == 0 and time.monotonic() < deadline:  # polling before the install starts
+            time.sleep(0.01)
         return self
 
     def __exit__(self, *exc):

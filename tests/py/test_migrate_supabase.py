@@ -37,7 +37,7 @@ def schema_of(url: str) -> dict:
 
 
 def assert_poller_saw_nothing(poller: AnonPoller) -> None:
-    assert poller.rounds > 3, "the poller ran through the install"
+    assert poller.rounds >= 2, "the poller ran before the install and a whole round after it"
     assert poller.control_successes > 0, "the poller can write where the shape lets it (control)"
     assert poller.successes == [], "anon reached an object of ours"
 
