@@ -214,6 +214,11 @@ BEGIN
         RAISE EXCEPTION 'outbound message % is not leased by this worker', coalesce(outbox_check.message_id::text, 'null')
             USING ERRCODE = 'PC032', HINT = 'Check only the messages outbox_claim returned to you, before their lease ends.';
     END IF;
+    -- Against feature_flags_wake_held_sends: a kill switch turned back while this message is
+    -- checked either commits first (the guardrail below then reads it) or waits for this
+    -- transaction and wakes the message this one holds. Without it a wake can miss a hold
+    -- that commits just after it (found by test_chaos_all_at_once).
+    PERFORM pg_catalog.pg_advisory_xact_lock_shared(7062636172790010);
     BEGIN
         verdict := public.check_outbound_guardrails(m.cliente_id, m.payload ->> 'number', m.method, outbox_check.channel,
                                                     m.conversation_id, (m.payload ->> 'inbound_interaction_id')::uuid);
@@ -255,6 +260,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM pg_catalog.pg_advisory_xact_lock(7062636172790010);  -- see outbox_check
     UPDATE public.outbound_messages AS o
        SET next_attempt_at = now(), updated_at = now()
      WHERE o.status = 'queued' AND o.next_attempt_at > now()

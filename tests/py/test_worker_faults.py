@@ -195,3 +195,43 @@ def test_postgres_restart_while_workers_run(own_server):
     # No fault was injected: nothing failed. A send whose report met the restart was reported
     # after it; only a claim whose answer was lost with the connection can leave unknowns.
     assert statuses["sent"] + statuses.get("unknown", 0) == 2000
+
+
+def test_chaos_all_at_once(own_server):
+    """Everything in one run (issue 13.8): three workers, a provider answering 500/429/503,
+    hanging and dropping connections, a pause that holds the queue and is lifted, a worker
+    SIGKILLed mid-batch, and Postgres restarted mid-run. A few hundred messages for CI; the
+    longer scenario is the same test with PGCANARY_CHAOS_MESSAGES=5000 (bench/README.md)."""
+    n = int(os.environ.get("PGCANARY_CHAOS_MESSAGES", "400"))
+    with psycopg.connect(own_server.url(), autocommit=True) as conn:
+        conn.execute("drop database if exists chaos")
+        conn.execute("create database chaos")
+    url = own_server.url().rsplit("/", 1)[0] + "/chaos"
+    _prepare(url)
+    enqueue(url, n, "chaos")
+    with FakeProvider(FAULTS, slow_seconds=0.6, latency=0.01) as fake:
+        workers = [spawn(url, fake, f"c{i}", "--batch-size", "25", "--lease-seconds", "6", "--max-idle", "12")
+                   for i in range(3)]
+        wait_until(lambda: count(url, "select count(*) from outbound_messages where status = 'sent'") >= n // 10,
+                   60, "the workers to get going")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("select pausar_julia('chaos: pause')")
+        wait_until(lambda: count(url, "select count(*) from outbound_messages where block_reason = 'assistant_paused'") > 0,
+                   30, "the pause to hold messages")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("select retomar_julia('chaos: resume')")
+        wait_until(lambda: count(url, "select count(*) from outbound_messages where status = 'sending' "
+                                      "and lease_owner = 'c0'") > 0, 60, "c0 to hold a batch")
+        os.kill(workers[0].pid, signal.SIGKILL)
+        workers[0].wait(timeout=10)
+        own_server.restart()
+        stats = [finish(w, timeout=240) for w in workers[1:]]
+        # A last worker sweeps what the others left (leases of the killed one expire to unknown).
+        stats.append(finish(spawn(url, fake, "sweep", "--lease-seconds", "6", "--max-idle", "8"), timeout=120))
+        statuses = assert_invariants(url, fake)
+    assert sum(statuses.values()) == n, "none lost"
+    assert count(url, "select count(*) from outbound_messages where held_count > 0") > 0, "the pause held some"
+    # Held messages went out once the pause was lifted: none of them ended because of it.
+    assert count(url, "select count(*) from outbound_messages where block_reason = 'assistant_paused' "
+                      "and status not in ('sent', 'failed', 'unknown')") == 0
+    assert statuses["sent"] >= n // 2 and fake.answered("429") + fake.answered("503") > 0
