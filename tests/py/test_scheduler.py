@@ -284,7 +284,9 @@ def test_cli_lists_the_schedule_and_runs_one_job(sched_db):
     assert "guard" in listed.stdout and "daily_health" in listed.stdout
     once = subprocess.run([exe, "scheduler", "--once", "health_rollup"], capture_output=True, text=True, env=env, timeout=60)
     assert once.returncode == 0, once.stderr
-    line = json.loads(once.stderr.strip().splitlines()[-1].split("pgcanary.scheduler ", 1)[1])
+    outer = json.loads(once.stderr.strip().splitlines()[-1])  # a JSON log line (--log-format json)
+    assert outer["logger"] == "pgcanary.scheduler" and outer["level"] == "INFO"
+    line = json.loads(outer["message"])
     assert line["job"] == "health_rollup" and line["status"] == "ok" and line["refreshed"] is True
     failed = subprocess.run([exe, "scheduler", "--once", "rollout_report"], capture_output=True, text=True,
                             env={k: v for k, v in env.items() if k != "PGCANARY_SLACK_WEBHOOK_URL"}, timeout=60)
