@@ -11,7 +11,6 @@ to Slack, and the scheduler carries on: the next run is the retry.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -145,12 +144,12 @@ def run_job(name: str, fn: Callable[[Context], dict[str, Any]], ctx: Context) ->
         except Exception as alert_exc:
             line["alerted"] = False
             line["alert_error"] = type(alert_exc).__name__
-        log.error(json.dumps(line, default=str))
+        log.error("job %s failed", name, extra={"job_run": line})
         scheduler_metrics().job(name, "error", None)
         return None
     line = {"job": name, "status": "ok", "duration_ms": _ms(started)}
     line.update({k: v for k, v in (summary or {}).items() if k not in line})
-    log.info(json.dumps(line, default=str))
+    log.info("job %s ok", name, extra={"job_run": line})
     scheduler_metrics().job(name, "ok", summary)
     return summary
 

@@ -92,7 +92,7 @@ def _ctx(fake: FakeSlack) -> scheduler.Context:
 
 
 def _lines(caplog) -> list[dict]:
-    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "pgcanary.scheduler"]
+    return [r.job_run for r in caplog.records if r.name == "pgcanary.scheduler" and hasattr(r, "job_run")]
 
 
 # ------------------------------------------------------------------------------------------
@@ -286,9 +286,9 @@ def test_cli_lists_the_schedule_and_runs_one_job(sched_db):
     assert once.returncode == 0, once.stderr
     outer = json.loads(once.stderr.strip().splitlines()[-1])  # a JSON log line (--log-format json)
     assert outer["logger"] == "pgcanary.scheduler" and outer["level"] == "INFO"
-    line = json.loads(outer["message"])
+    line = outer["job_run"]
     assert line["job"] == "health_rollup" and line["status"] == "ok" and line["refreshed"] is True
     failed = subprocess.run([exe, "scheduler", "--once", "rollout_report"], capture_output=True, text=True,
                             env={k: v for k, v in env.items() if k != "PGCANARY_SLACK_WEBHOOK_URL"}, timeout=60)
     assert failed.returncode == 1
-    assert '"status": "error"' in failed.stderr
+    assert json.loads(failed.stderr.strip().splitlines()[-1])["job_run"]["status"] == "error"
