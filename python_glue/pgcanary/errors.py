@@ -197,6 +197,13 @@ class FlagValueNotJson(PgCanaryError):
 
 BY_SQLSTATE.update({cls.sqlstate: cls for cls in (YoyoBookkeepingInPublic, AlreadyInstalled, TableExists, PrivateSchemaNotOurs, FlagValueNotJson)})
 
+# Ecosystem (PC090-PC099; docs/errors.md, docs/schedule.md).
+class PgCronMissing(PgCanaryError):
+    sqlstate = "PC090"
+
+
+BY_SQLSTATE.update({cls.sqlstate: cls for cls in (PgCronMissing,)})
+
 
 def translate(exc: psycopg.Error) -> Exception:
     """Our own SQLSTATEs become our exception classes; anything else is returned as is."""
