@@ -32,19 +32,23 @@ AS $$
     ) AS s
     WHERE s.check_name IS NOT NULL
     UNION ALL
-    SELECT 'flag_without_description', 'flag', f.flag_key, 'no description: say what it switches and who owns it'
+    SELECT 'flag_without_description', 'flag', f.flag_key, 'no description: say what it switches'
     FROM public.feature_flags AS f
     WHERE coalesce(btrim(f.description), '') = ''
+    UNION ALL
+    SELECT 'flag_without_owner', 'flag', f.flag_key, 'no owner (feature_flags.owner, db/0011): say who answers for it'
+    FROM public.feature_flags AS f
+    WHERE coalesce(btrim(f.owner), '') = ''
     ORDER BY 1, 3
 $$;
 COMMENT ON FUNCTION public.stale_flags(interval) IS
-    'Flags to clean up: at 100% or off for everyone, unchanged for older_than (default 14 days, the seed''s two weeks), and flags without a description. Columns as the health_security views.';
+    'Flags to clean up: at 100% or off for everyone, unchanged for older_than (default 14 days, the seed''s two weeks), flags without a description or an owner. Columns as the health_security views.';
 
 CREATE OR REPLACE VIEW public.health_stale_flags
 WITH (security_invoker = true) AS
 SELECT * FROM public.stale_flags();
 COMMENT ON VIEW public.health_stale_flags IS
-    'Should be empty: stale_flags() with the seed''s two weeks (flags fully rolled out or off for 14 days, flags without a description).';
+    'Should be empty: stale_flags() with the seed''s two weeks (flags fully rolled out or off for 14 days, flags without a description or an owner).';
 REVOKE ALL ON public.health_stale_flags FROM PUBLIC, anon, authenticated;
 GRANT SELECT ON public.health_stale_flags TO service_role;
 
