@@ -557,6 +557,8 @@ BEGIN
                   FROM unnest(counts) AS c WHERE c.event_type IN ('outbound_blocked', 'outbound_bypass')
                   GROUP BY 1, 2, 3, 4) AS q),
         'invalid_replies', (SELECT coalesce(jsonb_agg(to_jsonb(q)), '[]') FROM public.health_q3_invalid_replies AS q),
+        -- Hygiene, not an alert (functions/stale_flags.sql).
+        'stale_flags', (SELECT coalesce(jsonb_agg(to_jsonb(q)), '[]') FROM public.health_stale_flags AS q),
         'provider_errors', (
             SELECT coalesce(jsonb_agg(jsonb_build_object('hora', q.hora, 'razao', q.razao, 'total', q.total)
                                       ORDER BY q.hora DESC, q.razao), '[]')

@@ -1,5 +1,7 @@
 """One pytest run for everything: the pgTAP files under tests/sql are collected as test items
-(one per file, each failing assertion reported with its line), next to the Python tests.
+(one per file, each failing assertion reported with its line), next to the Python tests. Their
+output is read by tap.py's TAP parser; tests/py/test_pg_prove.py runs the same files under
+pg_prove, as `supabase test db` does.
 
 One throwaway Postgres serves the session. The `test` database is migrated once; the pgTAP
 files run in it inside a transaction they roll back. Tests that need a database of their own
@@ -10,13 +12,13 @@ plpgsql_check fails the run: nothing here skips.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
+from tap.parser import Parser as TapParser
 
 from pgcanary.migrate import migrate
 from pgcanary.throwaway import ThrowawayPostgres
@@ -113,42 +115,20 @@ class PgTapFailure(Exception):
     pass
 
 
-_TAP_LINE = re.compile(r"^(not ok|ok) (\d+)(?: - (.*))?$")
+# Session settings for psql and pg_prove alike: pgTAP lives in schema tap (see above).
+PGTAP_ENV = {"PGOPTIONS": "-c search_path=public,tap -c client_min_messages=warning"}
 
 
 class PgTapItem(pytest.Item):
     def runtest(self):
         url = _Shared.database_url()
-        env = dict(os.environ, PGOPTIONS="-c search_path=public,tap -c client_min_messages=warning")
         done = subprocess.run(
             [PSQL, "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", str(self.path)],
-            capture_output=True, text=True, env=env, cwd=ROOT, timeout=600,
+            capture_output=True, text=True, env=dict(os.environ, **PGTAP_ENV), cwd=ROOT, timeout=600,
         )
-        source = self.path.read_text().splitlines()
-        problems, planned, seen = [], None, 0
-        lines = done.stdout.splitlines()
-        for i, line in enumerate(lines):
-            if m := re.match(r"^1\.\.(\d+)$", line):
-                planned = int(m.group(1))
-            elif m := _TAP_LINE.match(line):
-                seen += 1
-                if m.group(1) == "not ok" and "# TODO" not in line:
-                    desc = (m.group(3) or "").strip()
-                    where = next((n for n, text in enumerate(source, 1) if desc and desc in text), None)
-                    diag = []
-                    for follow in lines[i + 1:]:
-                        if not follow.startswith("#"):
-                            break
-                        diag.append(follow)
-                    problems.append(f"{self.path.name}:{where or '?'}: {line}\n" + "\n".join(diag))
+        problems = tap_problems(self.path, done.stdout)
         if done.returncode != 0:
             problems.append(f"psql exited {done.returncode}:\n{done.stderr.strip()}")
-        if planned is None:
-            problems.append("no plan: the file must call plan(n)")
-        elif planned != seen:
-            problems.append(f"planned {planned} tests but ran {seen}")
-        if seen == 0:
-            problems.append("no test ran")
         if problems:
             raise PgTapFailure("\n\n".join(problems))
 
@@ -159,3 +139,31 @@ class PgTapItem(pytest.Item):
 
     def reportinfo(self):
         return self.path, 0, f"pgTAP {self.path.name}"
+
+
+def tap_problems(path: Path, output: str) -> list[str]:
+    """Reads psql's TAP with tap.py's parser: each failing test (TODO excepted) with the line of
+    the file that names it and its diagnostics, a missing plan, or a count off the plan."""
+    source = path.read_text().splitlines()
+    problems, planned, seen, last = [], None, 0, None
+    for line in TapParser().parse_text(output):
+        if line.category == "plan":
+            planned = line.expected_tests
+        elif line.category == "test":
+            seen += 1
+            last = None
+            if not line.ok and not line.todo:
+                desc = (line.description or "").removeprefix("-").strip()
+                where = next((n for n, text in enumerate(source, 1) if desc and desc in text), None)
+                last = [f"{path.name}:{where or '?'}: not ok {line.number} - {desc}"]
+                problems.append(last)
+        elif line.category == "diagnostic" and last is not None:
+            last.append(line.text)
+    problems = ["\n".join(p) for p in problems]
+    if planned is None:
+        problems.append("no plan: the file must call plan(n)")
+    elif planned != seen:
+        problems.append(f"planned {planned} tests but ran {seen}")
+    if seen == 0:
+        problems.append("no test ran")
+    return problems

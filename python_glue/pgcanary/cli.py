@@ -324,9 +324,10 @@ def scheduler(config: Optional[str] = typer.Option(None, "--config", envvar="PGC
     except (OSError, ValueError) as exc:
         _fail(exc)
     if list_jobs:
-        table = Table("job", "trigger", title=f"schedule ({cfg.timezone})")
-        for name, trigger in cfg.triggers.items():
-            table.add_row(name, str(trigger))
+        table = Table("job", "cron", "next (local)", "next (UTC)", "what",
+                      title=f"pgcanary scheduler: times are {cfg.timezone}")
+        for row in sched.schedule_rows(cfg):
+            table.add_row(row["job"], row["crontab"], row["next_local"], row["next_utc"], row["what"])
         console.print(table)
         return
     ctx = sched.context_from_env(cfg)

@@ -197,6 +197,13 @@ class FlagValueNotJson(PgCanaryError):
 
 BY_SQLSTATE.update({cls.sqlstate: cls for cls in (YoyoBookkeepingInPublic, AlreadyInstalled, TableExists, PrivateSchemaNotOurs, FlagValueNotJson)})
 
+# Ecosystem (PC090-PC099; docs/errors.md, docs/schedule.md).
+class PgCronMissing(PgCanaryError):
+    sqlstate = "PC090"
+
+
+BY_SQLSTATE.update({cls.sqlstate: cls for cls in (PgCronMissing,)})
+
 
 # Operator commands (PC080-PC089; docs/errors.md, docs/operator.md).
 class NoOnOffState(PgCanaryError):

@@ -49,4 +49,8 @@ def format_daily_health(report: dict[str, Any]) -> str:
     for v in volume[:8]:
         lines.append(f"  • {_escape(v['event_type'])}: {v['total']} ({v['clientes_unicos']} clientes)")
     lines.append(f"*Segurança:* {report.get('security_findings', 0)} achado(s) em health_security_all")
+    stale = report.get("stale_flags") or []
+    lines.append(f"*Flags paradas:* {len(stale)} em health_stale_flags")
+    for f in stale[:8]:
+        lines.append(f"  • {_escape(f['object_name'])}: {_escape(f['check_name'])}")
     return "\n".join(lines)

@@ -16,6 +16,8 @@ import os
 import time
 import tomllib
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pathlib import Path
 from typing import Any, Callable
 
@@ -193,12 +195,21 @@ class Config:
     timezone: str
     slack_webhook_env: str
     triggers: dict[str, CronTrigger] = field(default_factory=dict)
+    specs: dict[str, dict[str, Any]] = field(default_factory=dict)  # as written, for --list
 
 
 def load_config(path: Path | str | None = None) -> Config:
     path = Path(path or os.environ.get("PGCANARY_SCHEDULE") or DEFAULT_CONFIG)
     raw = tomllib.loads(path.read_text())
-    tz = raw.get("timezone", "UTC")
+    # No default zone: a file read as UTC while its readers meant Sao Paulo is how the docs and
+    # the file came to disagree (issue 17). The zone is stated, and it must be a real one.
+    tz = raw.get("timezone")
+    if not tz:
+        raise ValueError(f'{path}: state the timezone of the times, for example timezone = "America/Sao_Paulo" or "UTC"')
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{path}: unknown timezone {tz!r} (an IANA name such as America/Sao_Paulo)") from exc
     config = Config(timezone=tz, slack_webhook_env=raw.get("slack_webhook_env", "PGCANARY_SLACK_WEBHOOK_URL"))
     for name, spec in (raw.get("jobs") or {}).items():
         if name not in JOBS:
@@ -210,6 +221,7 @@ def load_config(path: Path | str | None = None) -> Config:
             raise ValueError(f"{path}: job {name!r}: unknown keys {sorted(set(fields) - CRON_FIELDS)}")
         if "crontab" in spec and fields:
             raise ValueError(f"{path}: job {name!r}: give either crontab or cron fields, not both")
+        config.specs[name] = spec
         if "crontab" in spec:
             config.triggers[name] = CronTrigger.from_crontab(spec["crontab"], timezone=tz)
         elif fields:
@@ -217,6 +229,21 @@ def load_config(path: Path | str | None = None) -> Config:
         else:
             raise ValueError(f"{path}: job {name!r} has no schedule (crontab = \"* * * * *\" or cron fields)")
     return config
+
+
+def schedule_rows(config: Config, now: datetime | None = None) -> list[dict[str, str]]:
+    """One row per job for `pgcanary scheduler --list`: its schedule as written and its next
+    run in the file's zone and in UTC, so nobody has to convert in their head."""
+    now = now or datetime.now(timezone.utc)
+    rows = []
+    for name, trigger in config.triggers.items():
+        spec = config.specs.get(name, {})
+        when = spec.get("crontab") or ", ".join(f"{k}={v}" for k, v in spec.items() if k in CRON_FIELDS)
+        nxt = trigger.get_next_fire_time(None, now.astimezone(ZoneInfo(config.timezone)))
+        rows.append({"job": name, "crontab": when, "what": spec.get("what", ""),
+                     "next_local": nxt.strftime("%Y-%m-%d %H:%M %Z") if nxt else "never",
+                     "next_utc": nxt.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if nxt else "never"})
+    return rows
 
 
 def build_scheduler(config: Config, ctx: Context, scheduler: BaseScheduler | None = None,

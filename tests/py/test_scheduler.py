@@ -120,14 +120,38 @@ def test_default_schedule_has_every_job_on_a_cron_trigger():
 ])
 def test_bad_schedule_files_are_refused(tmp_path: Path, body: str, message: str):
     path = tmp_path / "schedule.toml"
-    path.write_text(body)
+    path.write_text('timezone = "UTC"\n' + body)
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         scheduler.load_config(path)
 
 
+def test_a_schedule_without_a_timezone_is_refused(tmp_path: Path):
+    # The docs once said 09:05 Sao Paulo while the file was read as UTC: no implicit zone.
+    path = tmp_path / "schedule.toml"
+    path.write_text('[jobs.guard]\ncrontab = "* * * * *"\n')
+    with pytest.raises(ValueError, match="timezone"):
+        scheduler.load_config(path)
+    path.write_text('timezone = "Mars/Olympus"\n[jobs.guard]\ncrontab = "* * * * *"\n')
+    with pytest.raises(ValueError, match="timezone"):
+        scheduler.load_config(path)
+
+
+def test_the_listing_states_each_time_in_its_zone_and_in_utc():
+    config = scheduler.load_config()
+    assert config.timezone == "America/Sao_Paulo"
+    rows = {r["job"]: r for r in scheduler.schedule_rows(config, now=datetime(2025, 1, 6, 12, 30, tzinfo=ZoneInfo("UTC")))}
+    assert set(rows) == set(scheduler.JOBS)
+    daily = rows["daily_health"]
+    assert daily["crontab"] == "0 9 * * *"
+    assert daily["next_local"] == "2025-01-07 09:00 -03"
+    assert daily["next_utc"] == "2025-01-07 12:00 UTC"
+    assert rows["rollout_report"]["next_local"] == "2025-01-07 09:05 -03"
+    assert all(r["what"] for r in rows.values())
+
+
 def test_a_disabled_job_is_left_out(tmp_path: Path):
     path = tmp_path / "schedule.toml"
-    path.write_text('[jobs.guard]\ncrontab = "* * * * *"\n[jobs.daily_health]\ncrontab = "0 9 * * *"\nenabled = false\n')
+    path.write_text('timezone = "UTC"\n[jobs.guard]\ncrontab = "* * * * *"\n[jobs.daily_health]\ncrontab = "0 9 * * *"\nenabled = false\n')
     assert list(scheduler.load_config(path).triggers) == ["guard"]
 
 
@@ -282,6 +306,7 @@ def test_cli_lists_the_schedule_and_runs_one_job(sched_db):
     listed = subprocess.run([exe, "scheduler", "--list"], capture_output=True, text=True, env=env, timeout=60)
     assert listed.returncode == 0, listed.stderr
     assert "guard" in listed.stdout and "daily_health" in listed.stdout
+    assert "America/Sao_Paulo" in listed.stdout and "UTC" in listed.stdout and "0 9 * * *" in listed.stdout
     once = subprocess.run([exe, "scheduler", "--once", "health_rollup"], capture_output=True, text=True, env=env, timeout=60)
     assert once.returncode == 0, once.stderr
     outer = json.loads(once.stderr.strip().splitlines()[-1])  # a JSON log line (--log-format json)
