@@ -209,16 +209,17 @@ DECLARE
     verdict jsonb;
     expires timestamptz;
 BEGIN
+    -- Against feature_flags_wake_held_sends: a kill switch turned back while this message is
+    -- checked either commits first (the guardrail below then reads it) or waits for this
+    -- transaction and wakes the message this one holds. Without it a wake can miss a hold
+    -- that commits just after it (found by test_chaos_all_at_once).
+    -- Taken before the row lock: the wake takes it before its row locks too.
+    PERFORM pg_catalog.pg_advisory_xact_lock_shared(7062636172790010);
     SELECT o.* INTO m FROM public.outbound_messages AS o WHERE o.id = outbox_check.message_id FOR UPDATE;
     IF NOT FOUND OR m.status <> 'sending' OR m.lease_owner IS DISTINCT FROM outbox_check.worker_id THEN
         RAISE EXCEPTION 'outbound message % is not leased by this worker', coalesce(outbox_check.message_id::text, 'null')
             USING ERRCODE = 'PC032', HINT = 'Check only the messages outbox_claim returned to you, before their lease ends.';
     END IF;
-    -- Against feature_flags_wake_held_sends: a kill switch turned back while this message is
-    -- checked either commits first (the guardrail below then reads it) or waits for this
-    -- transaction and wakes the message this one holds. Without it a wake can miss a hold
-    -- that commits just after it (found by test_chaos_all_at_once).
-    PERFORM pg_catalog.pg_advisory_xact_lock_shared(7062636172790010);
     BEGIN
         verdict := public.check_outbound_guardrails(m.cliente_id, m.payload ->> 'number', m.method, outbox_check.channel,
                                                     m.conversation_id, (m.payload ->> 'inbound_interaction_id')::uuid);
