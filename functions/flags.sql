@@ -312,7 +312,7 @@ BEGIN
                   HINT = 'Create a new flag with the safe state it needs (INSERT ... safe_enabled => true for an inverted flag).';
     END IF;
     IF TG_OP = 'UPDATE' AND NEW.value IS NOT DISTINCT FROM OLD.value
-       AND NEW.description IS NOT DISTINCT FROM OLD.description THEN
+       AND NEW.description IS NOT DISTINCT FROM OLD.description AND NEW.flag_key = OLD.flag_key THEN
         RETURN NEW;  -- nothing changed: keep who and when of the last real change
     END IF;
     NEW.updated_at := now();
@@ -330,6 +330,15 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.flag_key IS DISTINCT FROM OLD.flag_key THEN
+        -- A rename is what it is: the old key ends and the new one begins (functions/audit.sql).
+        INSERT INTO public.feature_flag_audit (flag_key, operation, old_value, new_value, actor, reason)
+        VALUES (OLD.flag_key, 'DELETE', OLD.value, NULL, pgcanary_private.current_actor(),
+                concat_ws(': ', pgcanary_private.current_reason(), 'renamed to ' || NEW.flag_key)),
+               (NEW.flag_key, 'INSERT', NULL, NEW.value, pgcanary_private.current_actor(),
+                concat_ws(': ', pgcanary_private.current_reason(), 'renamed from ' || OLD.flag_key));
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'UPDATE' AND NEW.value IS NOT DISTINCT FROM OLD.value
        AND NEW.description IS NOT DISTINCT FROM OLD.description THEN
         RETURN NULL;

@@ -205,6 +205,22 @@ class PgCronMissing(PgCanaryError):
 BY_SQLSTATE.update({cls.sqlstate: cls for cls in (PgCronMissing,)})
 
 
+# Audit (PC060-PC069; docs/errors.md, docs/audit.md).
+class TruncateRefused(PgCanaryError):
+    sqlstate = "PC060"
+
+
+class SeedFlagKey(PgCanaryError):
+    sqlstate = "PC061"
+
+
+class OptOutKeyChange(PgCanaryError):
+    sqlstate = "PC062"
+
+
+BY_SQLSTATE.update({cls.sqlstate: cls for cls in (TruncateRefused, SeedFlagKey, OptOutKeyChange)})
+
+
 # Operator commands (PC080-PC089; docs/errors.md, docs/operator.md).
 class NoOnOffState(PgCanaryError):
     sqlstate = "PC080"

@@ -68,7 +68,11 @@ update feature_flags set value = 'true' where flag_key = 'business_events_enable
 
 ------------------------------------------------------------------------------------------
 -- The seed's INSERT ... ON CONFLICT, verbatim (Story 8.1), on a missing row and on an existing one.
+-- The seed keys cannot be deleted (functions/audit.sql); the owner lifts that guard here
+-- to reach the state of a database where the row is missing.
+alter table feature_flags disable trigger feature_flags_seed_keys_delete;
 delete from feature_flags where flag_key = 'business_events_canary';
+alter table feature_flags enable trigger feature_flags_seed_keys_delete;
 select lives_ok($$
 INSERT INTO feature_flags (flag_key, value, description)
 VALUES (

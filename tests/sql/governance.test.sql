@@ -317,7 +317,11 @@ select is(guard_tick() ->> 'action', 'none', 'guard: leaks before the resolution
 insert into business_events (event_type, cliente_id, event_props)
 values ('outbound_bypass', '5a5a5a5a-0000-4000-8000-000000000001', '{"method": "reply", "channel": "whatsapp", "bypass_reason": "x"}');
 -- A kill switch that cannot be thrown does not stop the rollback and the incident.
+-- The seed keys cannot be deleted (functions/audit.sql); the owner lifts that guard here
+-- to reach the state of a database where the row is missing.
+alter table feature_flags disable trigger feature_flags_seed_keys_delete;
 delete from feature_flags where flag_key = 'pausar_julia';
+alter table feature_flags enable trigger feature_flags_seed_keys_delete;
 select advance_rollout('guardrails_canary', 'guard test: operator back to B again', true);
 select guard_tick() as tick \gset
 select is((:'tick'::jsonb) ->> 'action', 'pause_and_rollback', 'guard: a leak after the resolution acts again');

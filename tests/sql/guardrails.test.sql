@@ -222,7 +222,11 @@ select is((select reason from feature_flag_audit where flag_key = 'campaigns' or
           'toggle_campanhas takes an optional reason');
 
 -- Fail closed: a missing kill-switch row blocks (the migration seeds it; someone deleted it).
+-- The seed keys cannot be deleted (functions/audit.sql); the owner lifts that guard here
+-- to reach the state of a database where the row is missing.
+alter table feature_flags disable trigger feature_flags_seed_keys_delete;
 delete from feature_flags where flag_key = 'pausar_julia';
+alter table feature_flags enable trigger feature_flags_seed_keys_delete;
 select is(check_outbound_guardrails(pg_temp.id('plain'), '5541900000003', 'followup') ->> 'block_reason', 'assistant_paused',
           'a missing pausar_julia flag counts as paused (fail closed)');
 insert into feature_flags (flag_key, value) values ('pausar_julia', 'false');

@@ -1,0 +1,91 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
+-- Tamper paths of safety state that leave no audit row are refused (DESIGN.md invariant 5;
+-- docs/audit.md lists every path and what it leaves). Row changes are audited by each
+-- capability's own trigger (feature_flag_audit, opt_out_audit, outbound_message_audit,
+-- rollout_history); what no row trigger sees is refused here, for every role:
+--   * TRUNCATE of safety tables and of the audit trails (row triggers do not fire on it);
+--   * renaming or deleting the seed flags, whose keys are a contract of the code that reads
+--     them (moving pausar_julia away and back would un-pause without a trail);
+--   * changing opt_outs.cliente_id (the opt-out would silently move to another client).
+-- A rename of any other flag is audited as what it is: the old key's row ends (DELETE) and
+-- the new key's begins (INSERT), both with the rename as reason (functions/flags.sql).
+--
+-- Error codes of this file (class PC, see docs/errors.md):
+--   PC060 truncate refused   PC061 seed flag key is a contract   PC062 opt-out key change
+
+CREATE OR REPLACE FUNCTION pgcanary_private.refuse_truncate()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'TRUNCATE of %.% is refused: it would change safety state without an audit row', TG_TABLE_SCHEMA, TG_TABLE_NAME
+        USING ERRCODE = 'PC060',
+              DETAIL = 'Row triggers do not fire on TRUNCATE, so nothing would record who removed what.',
+              HINT = 'DELETE the rows you mean (each one is audited), or use the RPC for the change (docs/audit.md).';
+END
+$$;
+
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['feature_flags', 'feature_flag_audit', 'opt_outs', 'opt_out_audit', 'rate_limit_rules',
+                             'rollout_plans', 'rollout_steps', 'rollout_prerequisites', 'rollout_history', 'incidents',
+                             'outbound_methods', 'outbound_channels', 'outbound_message_audit', 'alert_outbox'] LOOP
+        EXECUTE format('CREATE OR REPLACE TRIGGER refuse_truncate BEFORE TRUNCATE ON public.%I '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION pgcanary_private.refuse_truncate()', t);
+    END LOOP;
+END
+$$;
+
+-- The flag keys the code reads by name (db/0001, 0003, 0005).
+CREATE OR REPLACE FUNCTION pgcanary_private.is_seed_flag(flag_key text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT flag_key IN ('pausar_julia', 'campaigns', 'business_events_canary', 'business_events_enabled',
+                        'business_events_rollout_pct', 'external_handoff', 'guardrails_canary')
+$$;
+
+CREATE OR REPLACE FUNCTION pgcanary_private.refuse_seed_flag_key_change()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'flag "%" is read by name: it cannot be %', OLD.flag_key,
+                    CASE TG_OP WHEN 'DELETE' THEN 'deleted' ELSE 'renamed' END
+        USING ERRCODE = 'PC061',
+              DETAIL = 'The guardrail, the events gate and the rollout plans look this key up; without it they fail closed or stop obeying it.',
+              HINT = 'Change its value instead (kill_flag, resume_flag, pausar_julia, toggle_campanhas...): every change is audited.';
+END
+$$;
+
+CREATE OR REPLACE TRIGGER feature_flags_seed_keys_rename
+    BEFORE UPDATE OF flag_key ON public.feature_flags
+    FOR EACH ROW WHEN (pgcanary_private.is_seed_flag(OLD.flag_key) AND NEW.flag_key IS DISTINCT FROM OLD.flag_key)
+    EXECUTE FUNCTION pgcanary_private.refuse_seed_flag_key_change();
+CREATE OR REPLACE TRIGGER feature_flags_seed_keys_delete
+    BEFORE DELETE ON public.feature_flags
+    FOR EACH ROW WHEN (pgcanary_private.is_seed_flag(OLD.flag_key))
+    EXECUTE FUNCTION pgcanary_private.refuse_seed_flag_key_change();
+
+CREATE OR REPLACE FUNCTION pgcanary_private.refuse_opt_out_key_change()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'opt_outs.cliente_id cannot be changed'
+        USING ERRCODE = 'PC062',
+              DETAIL = 'It would move an opt-out from one client to another without an opt_out_audit row for either.',
+              HINT = 'Use opt_in(cliente_id, source) for the one and opt_out(cliente_id, source) for the other: both are audited.';
+END
+$$;
+
+CREATE OR REPLACE TRIGGER opt_outs_key_guard
+    BEFORE UPDATE OF cliente_id ON public.opt_outs
+    FOR EACH ROW WHEN (NEW.cliente_id IS DISTINCT FROM OLD.cliente_id)
+    EXECUTE FUNCTION pgcanary_private.refuse_opt_out_key_change();
