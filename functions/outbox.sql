@@ -618,6 +618,25 @@ CREATE OR REPLACE TRIGGER outbound_messages_status_guard
         ('unknown', 'sent'), ('unknown', 'failed'), ('unknown', 'queued')))
     EXECUTE FUNCTION pgcanary_private.outbound_messages_refuse_transition();
 
+-- A final message keeps no phone number or text (db/0012): the payload becomes its sha256,
+-- in the statement that ends it, whatever the path (marcar_enviado, the seed's raw UPDATE).
+CREATE OR REPLACE FUNCTION pgcanary_private.outbound_messages_drop_payload()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    NEW.payload_sha256 := sha256(convert_to(NEW.payload::text, 'UTF8'));
+    NEW.payload := NULL;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER outbound_messages_drop_payload
+    BEFORE INSERT OR UPDATE ON public.outbound_messages
+    FOR EACH ROW WHEN (NEW.status IN ('sent', 'failed', 'cancelled') AND NEW.payload IS NOT NULL)
+    EXECUTE FUNCTION pgcanary_private.outbound_messages_drop_payload();
+
 -- SECURITY DEFINER so the audit trail is append-only: service_role reads it but cannot
 -- write it. Nobody may EXECUTE it directly (policies/outbound_message_audit.sql).
 CREATE OR REPLACE FUNCTION pgcanary_private.outbound_messages_audit()

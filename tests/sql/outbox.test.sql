@@ -3,7 +3,7 @@
 -- events, metrics, bad input (nothing changed), the RPC contract as PostgREST calls it.
 -- Concurrency, workers and faults: tests/py/test_outbox*.py, tests/py/test_worker*.py.
 begin;
-select plan(99);
+select plan(105);
 
 delete from outbound_messages;
 create temp table ids (name text primary key, id uuid);
@@ -31,7 +31,7 @@ grant execute on function pg_temp.payload(text) to public;
 select has_table('public', 'outbound_messages', 'outbound_messages exists');
 select columns_are('public', 'outbound_messages', array[
     'id', 'dedupe_key', 'cliente_id', 'conversation_id', 'method', 'template_ref', 'status', 'created_at', 'sent_at',
-    'error', 'block_reason', 'held_count', 'payload', 'attempts', 'next_attempt_at', 'lease_owner', 'lease_expires_at', 'provider_message_id',
+    'error', 'block_reason', 'held_count', 'payload', 'payload_sha256', 'attempts', 'next_attempt_at', 'lease_owner', 'lease_expires_at', 'provider_message_id',
     'updated_at'], 'outbound_messages has the seed''s columns plus the outbox''s');
 select col_is_unique('public', 'outbound_messages', 'dedupe_key', 'dedupe_key is UNIQUE (the seed''s last line of defence)');
 select is(gerar_dedupe_key('6f1c7d2e-9a3b-4c5d-8e7f-0a1b2c3d4e5f', 'campaign', 'vaga-1', '2025-01-01 10:59:00+00'),
@@ -106,6 +106,17 @@ select throws_ok($$ INSERT INTO outbound_messages (dedupe_key, cliente_id, metho
                  '23505', null, 'the seed''s duplicate INSERT fails on the UNIQUE key, as its Python expects');
 select ok(marcar_enviado('seed-key-1'), 'the seed''s caller marks its own send');
 select is((select status from outbound_messages where dedupe_key = 'seed-key-1'), 'sent', 'the seed''s row is sent');
+-- Whatever the path, a final row keeps no payload: a raw INSERT of a sent row, a raw UPDATE to cancelled.
+INSERT INTO outbound_messages (dedupe_key, cliente_id, method, status, payload)
+VALUES ('raw-sent-1', 'd0000000-0000-4000-8000-000000000006', 'reply', 'sent', pg_temp.payload('raw'));
+select is((select payload is null and payload_sha256 = sha256(convert_to(pg_temp.payload('raw')::text, 'UTF8'))
+             from outbound_messages where dedupe_key = 'raw-sent-1'), true, 'a raw INSERT of a sent row keeps only the hash');
+INSERT INTO outbound_messages (dedupe_key, cliente_id, method, status, payload)
+VALUES ('raw-cancel-1', 'd0000000-0000-4000-8000-000000000006', 'reply', 'queued', pg_temp.payload('raw'));
+UPDATE outbound_messages SET status = 'cancelled' WHERE dedupe_key = 'raw-cancel-1';
+select is((select payload is null and payload_sha256 is not null from outbound_messages where dedupe_key = 'raw-cancel-1'),
+          true, 'a raw UPDATE to cancelled drops the payload');
+delete from outbound_messages where dedupe_key in ('raw-sent-1', 'raw-cancel-1');
 
 -- Bad input: refused with PC030, nothing inserted.
 create temp table before_bad as select id, status, attempts from outbound_messages;
@@ -156,6 +167,9 @@ select ok(marcar_enviado((select dedupe_key from claimed order by id limit 1), '
 select is((select status || ':' || provider_message_id || ':' || (sent_at is not null) from outbound_messages
             where dedupe_key = (select dedupe_key from claimed order by id limit 1)),
           'sent:prov-1:true', 'sent with the provider''s message id and sent_at');
+select is((select payload is null and payload_sha256 = sha256(convert_to(pg_temp.payload()::text, 'UTF8'))
+             from outbound_messages where dedupe_key = (select dedupe_key from claimed order by id limit 1)),
+          true, 'a sent message keeps no payload (no phone, no text), only its sha256 for reconciliation');
 select ok(not marcar_enviado((select dedupe_key from claimed order by id limit 1)), 'a repeated marcar_enviado is accepted and says so');
 select throws_ok($$ select marcar_enviado('no-such-key') $$, 'PC031', null, 'marcar_enviado of an unknown key is PC031');
 select throws_ok(format($$ select marcar_falha(%L, 'HTTP 400') $$, (select dedupe_key from claimed order by id limit 1)),
@@ -181,6 +195,9 @@ select is(pg_temp.events('outbound_failed', (select cliente_id from claimed orde
 select is((select event_props ->> 'error_class' from business_events where event_type = 'outbound_failed'
             and cliente_id = (select cliente_id from claimed order by id desc limit 1)), 'HTTP 503',
           'the event carries the error class');
+select is((select payload is null and payload_sha256 is not null from outbound_messages
+            where dedupe_key = (select dedupe_key from claimed order by id desc limit 1)),
+          true, 'a failed message drops its payload too');
 select is(marcar_falha((select dedupe_key from claimed order by id desc limit 1), 'HTTP 503'), 'failed',
           'a repeated marcar_falha on a failed message is accepted');
 select throws_ok(format($$ update outbound_messages set status = 'sent' where dedupe_key = %L $$,
@@ -207,6 +224,9 @@ select is((select count(*) from business_events where event_type = 'outbound_unk
 select is((select count(*) from outbox_claim('w3', 100, 30)), 0::bigint, 'unknown messages are never claimed again');
 select is(outbox_expire_leases(), 0, 'live leases are left alone');
 select is((select count(*) from outbox_unknown()), 3::bigint, 'outbox_unknown lists the three for reconciliation');
+select is((select count(*) from outbound_messages where id in (select id from w2 limit 3) and status = 'unknown'
+             and payload is not null and payload_sha256 is null), 3::bigint,
+          'an unknown message keeps its payload: it may still be requeued and sent');
 -- A late report of success for a message that went unknown is the best evidence there is.
 select ok(marcar_enviado((select dedupe_key from w2 offset 2 limit 1), 'prov-late'), 'a late success resolves an unknown message as sent');
 select is((select count(*) from outbound_message_audit where message_id = (select id from w2 offset 2 limit 1)
@@ -238,6 +258,8 @@ select is((select actor || '|' || reason from outbound_message_audit where messa
           current_user || '|sent: in Evolution history', 'the resolution is audited with actor and reason');
 select is(outbox_resolve((select id from w2 offset 1 limit 1), 'requeue', 'not in Evolution history') ->> 'status', 'queued',
           'an operator may requeue an unknown message');
+select is((select payload from outbound_messages where id = (select id from w2 offset 1 limit 1)), pg_temp.payload(),
+          'the requeued message still has what the worker sends');
 select is((select dedupe_key from outbound_messages where id = (select id from w2 offset 1 limit 1)),
           gerar_dedupe_key((select cliente_id from w2 offset 1 limit 1), (select method from w2 offset 1 limit 1),
                            (select template_ref from w2 offset 1 limit 1)),
