@@ -12,6 +12,7 @@ SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 --
 -- Error codes of this file (class PC, see docs/errors.md):
 --   PC060 truncate refused   PC061 seed flag key is a contract   PC062 opt-out key change
+--   PC063 safety_audit is append-only
 
 CREATE OR REPLACE FUNCTION pgcanary_private.refuse_truncate()
 RETURNS trigger
@@ -32,7 +33,8 @@ DECLARE
 BEGIN
     FOREACH t IN ARRAY ARRAY['feature_flags', 'feature_flag_audit', 'opt_outs', 'opt_out_audit', 'rate_limit_rules',
                              'rollout_plans', 'rollout_steps', 'rollout_prerequisites', 'rollout_history', 'incidents',
-                             'outbound_methods', 'outbound_channels', 'outbound_message_audit', 'alert_outbox'] LOOP
+                             'outbound_methods', 'outbound_channels', 'outbound_message_audit', 'alert_outbox',
+                             'business_event_types', 'external_handoffs', 'circuit_breakers', 'safety_audit'] LOOP
         EXECUTE format('CREATE OR REPLACE TRIGGER refuse_truncate BEFORE TRUNCATE ON public.%I '
                        'FOR EACH STATEMENT EXECUTE FUNCTION pgcanary_private.refuse_truncate()', t);
     END LOOP;
@@ -89,3 +91,78 @@ CREATE OR REPLACE TRIGGER opt_outs_key_guard
     BEFORE UPDATE OF cliente_id ON public.opt_outs
     FOR EACH ROW WHEN (NEW.cliente_id IS DISTINCT FROM OLD.cliente_id)
     EXECUTE FUNCTION pgcanary_private.refuse_opt_out_key_change();
+
+------------------------------------------------------------------------------------------
+-- The trail of the safety tables without one of their own (db/0013_safety_audit.sql). The
+-- old and new rows are stored whole, except an outbox payload (invariant 6: it holds the
+-- phone and the text; its sha256 is what identifies it). A no-op UPDATE writes nothing.
+-- SECURITY DEFINER: service_role writes these tables through its RPCs but has no privilege
+-- on the trail.
+CREATE OR REPLACE FUNCTION pgcanary_private.safety_audit_row()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    old_j jsonb := CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) - 'payload' END;
+    new_j jsonb := CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) - 'payload' END;
+BEGIN
+    IF TG_OP = 'UPDATE' AND old_j = new_j THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO public.safety_audit (table_name, operation, old_row, new_row, actor, reason)
+    VALUES (TG_TABLE_NAME, TG_OP, old_j, new_j, pgcanary_private.current_actor(),
+            coalesce(pgcanary_private.current_reason(), ''));
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgcanary_private.refuse_trail_change()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION '%.% is append-only: its rows cannot be %', TG_TABLE_SCHEMA, TG_TABLE_NAME,
+                    CASE TG_OP WHEN 'DELETE' THEN 'deleted' ELSE 'changed' END
+        USING ERRCODE = 'PC063',
+              DETAIL = 'It is the trail of every other safety change; a row that can be edited proves nothing.',
+              HINT = 'Nothing to do: the trail is small and kept whole (docs/audit.md, "Retention").';
+END
+$$;
+
+CREATE OR REPLACE TRIGGER safety_audit_append_only
+    BEFORE UPDATE OR DELETE ON public.safety_audit
+    FOR EACH ROW EXECUTE FUNCTION pgcanary_private.refuse_trail_change();
+
+DO $$
+DECLARE
+    t text;
+BEGIN
+    -- Config and governance state: every row change.
+    FOREACH t IN ARRAY ARRAY['rate_limit_rules', 'rollout_plans', 'rollout_steps', 'rollout_prerequisites', 'incidents',
+                             'outbound_methods', 'outbound_channels', 'business_event_types', 'external_handoffs'] LOOP
+        EXECUTE format('CREATE OR REPLACE TRIGGER safety_audit AFTER INSERT OR UPDATE OR DELETE ON public.%I '
+                       'FOR EACH ROW EXECUTE FUNCTION pgcanary_private.safety_audit_row()', t);
+    END LOOP;
+    -- The other trails: only the owner may edit them (no grant), and each edit is recorded.
+    FOREACH t IN ARRAY ARRAY['feature_flag_audit', 'opt_out_audit', 'outbound_message_audit', 'rollout_history'] LOOP
+        EXECUTE format('CREATE OR REPLACE TRIGGER safety_audit AFTER UPDATE OR DELETE ON public.%I '
+                       'FOR EACH ROW EXECUTE FUNCTION pgcanary_private.safety_audit_row()', t);
+    END LOOP;
+END
+$$;
+-- A breaker's counters move on every send; its state and its settings are what a raw UPDATE
+-- would use to let traffic through, so only those changes are recorded.
+CREATE OR REPLACE TRIGGER safety_audit
+    AFTER INSERT OR DELETE ON public.circuit_breakers
+    FOR EACH ROW EXECUTE FUNCTION pgcanary_private.safety_audit_row();
+CREATE OR REPLACE TRIGGER safety_audit_update
+    AFTER UPDATE ON public.circuit_breakers
+    FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state OR OLD.failure_threshold IS DISTINCT FROM NEW.failure_threshold
+                       OR OLD.open_seconds IS DISTINCT FROM NEW.open_seconds OR OLD.open_until IS DISTINCT FROM NEW.open_until)
+    EXECUTE FUNCTION pgcanary_private.safety_audit_row();
+-- An outbox row deleted by hand is a dedupe key freed for a second send.
+CREATE OR REPLACE TRIGGER safety_audit
+    AFTER DELETE ON public.outbound_messages
+    FOR EACH ROW EXECUTE FUNCTION pgcanary_private.safety_audit_row();

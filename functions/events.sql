@@ -668,14 +668,26 @@ DECLARE
     dropped  text[] := '{}'::text[];
     part     record;
     orphans  bigint;
+    floor_days integer;
 BEGIN
     IF days_ahead IS NULL OR days_ahead NOT BETWEEN 1 AND 366 THEN
         RAISE EXCEPTION 'days_ahead must be from 1 to 366, got %', coalesce(days_ahead::text, 'NULL')
             USING ERRCODE = 'PC014', HINT = 'Partitions are made ahead so writers never wait for one; 7 covers a week without the job.';
     END IF;
-    IF retain_days IS NULL OR retain_days NOT BETWEEN 2 AND 3650 THEN
-        RAISE EXCEPTION 'retain_days must be from 2 to 3650, got %', coalesce(retain_days::text, 'NULL')
-            USING ERRCODE = 'PC014', HINT = 'The 24 h health queries need at least 2 days; the rollout phases last 2-3 days each.';
+    IF retain_days IS NULL OR retain_days > 3650 THEN
+        RAISE EXCEPTION 'retain_days must be at most 3650, got %', coalesce(retain_days::text, 'NULL')
+            USING ERRCODE = 'PC014', HINT = 'The default, 30, keeps a month of evidence.';
+    END IF;
+    -- The floor (issue 14): the gates and SLOs read the events of the longest stability
+    -- window, and never fewer than 7 days. A caller cannot lower it: lowering min_stable
+    -- stops at the 7, and the 7 is here, in a SECURITY DEFINER body only the owner replaces.
+    SELECT greatest(7, coalesce(max(ceil(extract(epoch FROM s.min_stable) / 86400))::integer, 0))
+      INTO floor_days FROM public.rollout_steps AS s;
+    IF retain_days < floor_days THEN
+        RAISE EXCEPTION 'retain_days must be at least %, got %', floor_days, retain_days
+            USING ERRCODE = 'PC064',
+                  DETAIL = 'The rollout gates and the SLO panel read the events of the longest stability window (rollout_steps.min_stable), and never fewer than 7 days.',
+                  HINT = 'Keep the default (30); the floor is not a setting.';
     END IF;
     created := pgcanary_private.ensure_event_partitions(today - 1, today + days_ahead);
     FOR part IN

@@ -218,7 +218,15 @@ class OptOutKeyChange(PgCanaryError):
     sqlstate = "PC062"
 
 
-BY_SQLSTATE.update({cls.sqlstate: cls for cls in (TruncateRefused, SeedFlagKey, OptOutKeyChange)})
+class TrailAppendOnly(PgCanaryError):
+    sqlstate = "PC063"
+
+
+class RetentionUnderFloor(PgCanaryError):
+    sqlstate = "PC064"
+
+
+BY_SQLSTATE.update({cls.sqlstate: cls for cls in (TruncateRefused, SeedFlagKey, OptOutKeyChange, TrailAppendOnly, RetentionUnderFloor)})
 
 
 # Operator commands (PC080-PC089; docs/errors.md, docs/operator.md).

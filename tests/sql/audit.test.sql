@@ -3,7 +3,7 @@
 -- opt-out to another client; a rename of any other flag is audited as old key ended, new key
 -- begun. As the owner and as service_role through the PostgREST-style call; nothing changed.
 begin;
-select plan(22);
+select plan(37);
 
 create function pg_temp.flags() returns text language sql as
 $$ select string_agg(flag_key || '=' || value::text, ',' order by flag_key) from public.feature_flags $$;
@@ -62,6 +62,67 @@ reset role;
 set local role anon;
 select throws_ok($$delete from feature_flags where flag_key = 'novo_fluxo_v2'$$, '42501', null, 'anon cannot touch feature_flags');
 reset role;
+
+-- safety_audit: raw edits of config and governance tables leave old, new, actor, reason.
+select set_config('request.jwt.claims', '', true) \g /dev/null
+select count(*) as sa0 from safety_audit \gset
+set local pgcanary.reason = 'janela maior';
+update rate_limit_rules set max_hits = max_hits + 1 where scope = (select min(scope) from rate_limit_rules);
+select is((select operation || ' ' || table_name || ' by ' || actor || ': ' || reason || ' ' ||
+                  ((new_row ->> 'max_hits')::int - (old_row ->> 'max_hits')::int)::text from safety_audit order by audit_id desc limit 1),
+          'UPDATE rate_limit_rules by ana@empresa.com: janela maior 1', 'owner: a raw UPDATE of a rate-limit rule leaves old, new, actor and reason');
+set local pgcanary.reason = '';
+select count(*) as sa0 from safety_audit \gset
+update rollout_steps set min_stable = min_stable where true;
+select is((select count(*) from safety_audit), :sa0::bigint, 'a no-op UPDATE writes nothing');
+delete from rollout_prerequisites where ctid = (select min(ctid) from rollout_prerequisites);
+select is((select operation || ' ' || table_name || ' ' || (old_row is not null)::text || ' ' || (new_row is null)::text
+             from safety_audit order by audit_id desc limit 1), 'DELETE rollout_prerequisites true true', 'owner: a DELETE of a prerequisite keeps the old row');
+update rollout_history set reason = 'forged' where entry_id = (select max(entry_id) from rollout_history);
+select is((select table_name || ' ' || operation || ' ' || (new_row ->> 'reason') from safety_audit order by audit_id desc limit 1),
+          'rollout_history UPDATE forged', 'owner: an edit of another trail is itself recorded');
+update circuit_breakers set consecutive_failures = consecutive_failures where false;
+insert into circuit_breakers (name) values ('audit_test');
+select count(*) as sa1, coalesce(max(audit_id), 0) as sa1_id from safety_audit \gset
+update circuit_breakers set consecutive_failures = 3 where name = 'audit_test';
+select is((select count(*) from safety_audit), :sa1::bigint, 'a breaker''s failure counter is not trailed (it moves on every send)');
+update circuit_breakers set state = 'open', open_until = now() + interval '1 minute' where name = 'audit_test';
+update circuit_breakers set state = 'closed', open_until = null where name = 'audit_test';
+select is((select string_agg(new_row ->> 'state', ',' order by audit_id) from safety_audit where table_name = 'circuit_breakers' and audit_id > :sa1_id),
+          'open,closed', 'a breaker forced open and closed by hand leaves both changes');
+insert into outbound_messages (dedupe_key, cliente_id, method, payload) values ('audit-del', gen_random_uuid(), 'reply', '{"to": "+5511987654321"}');
+delete from outbound_messages where dedupe_key = 'audit-del';
+select is((select (old_row ->> 'dedupe_key') || ' ' || (old_row ? 'payload')::text from safety_audit order by audit_id desc limit 1),
+          'audit-del false', 'a deleted outbox row is recorded (its dedupe key is freed), without its payload');
+
+-- The trail itself: no role changes or removes a row.
+select throws_ok($$update safety_audit set actor = 'someone else'$$, 'PC063', null, 'owner: UPDATE of safety_audit raises PC063');
+select throws_ok($$delete from safety_audit$$, 'PC063', null, 'owner: DELETE of safety_audit raises PC063');
+select throws_ok($$truncate safety_audit$$, 'PC060', null, 'owner: TRUNCATE of safety_audit raises PC060');
+
+-- As service_role through the PostgREST-style call: the JWT subject is the actor.
+select coalesce(max(audit_id), 0) as sa2 from safety_audit \gset
+set local role service_role;
+select set_config('request.jwt.claims', '{"role": "service_role", "sub": "ops-bot"}', true) \g /dev/null
+update incidents set title = title || ' (edited)' where incident_id = (select min(incident_id) from incidents);
+insert into incidents (severity, title, opened_by) values ('P3', 'audit test', 'ops-bot');
+delete from outbound_channels where false;
+update outbound_methods set max_hold = max_hold + interval '1 minute' where method = 'reply';
+select throws_ok($$update safety_audit set actor = 'x'$$, '42501', null, 'service_role cannot update safety_audit');
+select throws_ok($$insert into safety_audit (table_name, operation, actor) values ('x', 'INSERT', 'forged')$$, '42501', null,
+                 'service_role cannot forge a safety_audit row');
+select throws_ok($$select setval('safety_audit_audit_id_seq', 1)$$, '42501', null, 'service_role cannot move the trail''s sequence');
+reset role;
+select is((select string_agg(table_name || ' ' || operation || ' by ' || actor, ', ' order by audit_id) from safety_audit where audit_id > :sa2),
+          concat_ws(', ', case when exists (select 1 from incidents where title like '% (edited)') then 'incidents UPDATE by ops-bot' end,
+                    'incidents INSERT by ops-bot', 'outbound_methods UPDATE by ops-bot'),
+          'service_role: incident and method edits are recorded with the JWT subject');
+select is(array(select c.relname::text from pg_class c where c.relnamespace = 'public'::regnamespace
+                and c.relname in ('rate_limit_rules', 'rollout_plans', 'rollout_steps', 'rollout_prerequisites', 'incidents', 'outbound_methods',
+                                  'outbound_channels', 'business_event_types', 'external_handoffs', 'circuit_breakers', 'outbound_messages',
+                                  'feature_flag_audit', 'opt_out_audit', 'outbound_message_audit', 'rollout_history')
+                and not exists (select 1 from pg_trigger t where t.tgrelid = c.oid and t.tgname = 'safety_audit' and t.tgenabled <> 'D')
+                order by 1), '{}'::text[], 'every safety table without a trail of its own, and every other trail, carries the safety_audit trigger');
 
 select * from finish();
 rollback;

@@ -3,7 +3,7 @@
 -- trigger, the seed's Q1-Q5 verbatim, rollout metrics with and without the rollup,
 -- partitions and retention, and the RPC contract as PostgREST calls it.
 begin;
-select plan(145);
+select plan(152);
 
 -- This file tests the flag's mechanics, not its rollout gate: without its plan,
 -- set_rollout_percentage may raise business_events_canary (governance.test.sql tests PC082).
@@ -564,7 +564,21 @@ select is((select e.tableoid::regclass::text from public.business_events e join 
 insert into pgcanary_private.business_events_default (ts, event_type) values ((pg_temp.day(-45) + time '08:00') at time zone 'UTC', 'opt_in');
 select is(public.maintain_event_partitions(7, 30) ->> 'default_rows_deleted', '1', 'old rows of the default partition are deleted too');
 select throws_ok($$select public.maintain_event_partitions(0, 30)$$, 'PC014', null, 'days_ahead 0 is refused with PC014');
-select throws_ok($$select public.maintain_event_partitions(7, 1)$$, 'PC014', null, 'retain_days 1 is refused with PC014');
+-- The retention floor (issue 14): never under 7 days nor under the longest stability window.
+select count(*) as parts0 from pg_inherits where inhparent = 'public.business_events'::regclass \gset
+select throws_ok($$select public.maintain_event_partitions(7, 1)$$, 'PC064', null, 'retain_days 1 is refused with PC064 (under the 7-day floor)');
+select throws_ok($$select public.maintain_event_partitions(7, 6)$$, 'PC064', 'retain_days must be at least 7, got 6', 'retain_days 6 is refused: the message names the floor');
+select is((select count(*) from pg_inherits where inhparent = 'public.business_events'::regclass), :'parts0'::bigint,
+          'after the refused calls no partition was dropped');
+select is(pg_temp.as_role('service_role', $$select public.maintain_event_partitions(retain_days => 2)::text$$), 'ERROR PC064',
+          'service_role cannot lower retention under the floor (the issue''s retain_days => 2)');
+update rollout_steps set min_stable = '0';
+select throws_ok($$select public.maintain_event_partitions(7, 6)$$, 'PC064', null, 'lowering every stability window to 0 does not move the 7-day floor');
+update rollout_steps set min_stable = interval '12 days' where percentage = (select min(percentage) from rollout_steps);
+select throws_ok($$select public.maintain_event_partitions(7, 11)$$, 'PC064', 'retain_days must be at least 12, got 11',
+                 'a 12-day stability window raises the floor to 12');
+select is(public.maintain_event_partitions(7, 12) ->> 'dropped', '[]', 'retain_days at the floor is accepted');
+select throws_ok($$select public.maintain_event_partitions(7, 3651)$$, 'PC014', null, 'retain_days over 3650 is refused with PC014');
 select throws_ok($$select public.maintain_event_partitions(null, 30)$$, 'PC014', null, 'NULL days_ahead is refused with PC014');
 
 ------------------------------------------------------------------------------------------
