@@ -147,3 +147,24 @@ def test_runbook_block(runbook_db, block: Block):
         with conn.transaction():
             ok = conn.execute(f"select ({check})::boolean").fetchone()[0]
         assert ok is True, f"after the block at line {block.line}, this is not true: {check}"
+
+
+def test_actor_line_holds_when_statements_run_one_by_one(fresh_database):
+    """The runbook's actor line is a session SET: run statement by statement in autocommit (as
+    psql does with a pasted block), every trail still names the operator. SET LOCAL would not."""
+    migrate(fresh_database)
+    with psycopg.connect(fresh_database, autocommit=True) as conn:
+        conn.execute("SET LOCAL pgcanary.actor = 'lost@empresa.com'")  # outside a transaction: a no-op
+        conn.execute("SELECT kill_flag('campaigns', 'before the session SET')")
+        assert conn.execute("select actor from feature_flag_audit order by audit_id desc limit 1").fetchone()[0] != "lost@empresa.com"
+        conn.execute("SET pgcanary.actor = 'ana@empresa.com'")
+        conn.execute("SELECT resume_flag('campaigns', 'incident over')")
+        conn.execute("SELECT opt_out('7a7a7a7a-0000-4000-8000-00000000000a', 'whatsapp_keyword')")
+        conn.execute("UPDATE rate_limit_rules SET max_hits = max_hits + 1")
+        conn.execute("INSERT INTO incidents (severity, title, opened_by) VALUES ('P3', 'actor test', 'ana')")
+        actors = conn.execute(
+            """select (select actor from feature_flag_audit order by audit_id desc limit 1),
+                      (select actor from opt_out_audit order by audit_id desc limit 1),
+                      (select string_agg(distinct actor, ',') from safety_audit where table_name in ('rate_limit_rules', 'incidents'))"""
+        ).fetchone()
+    assert actors == ("ana@empresa.com", "ana@empresa.com", "ana@empresa.com")
