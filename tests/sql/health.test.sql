@@ -4,7 +4,7 @@
 -- lines of the gate, and who may read what. now() is fixed in this transaction, so times
 -- are written relative to it.
 begin;
-select plan(66);
+select plan(67);
 
 -- Start from no events, no opt-outs, no incidents and an empty rollup, whatever ran before in
 -- this database (all rolled back at the end).
@@ -212,6 +212,9 @@ create table public.health_probe (id int);
 select is(daily_health() -> 'alerts' ->> -1, 'security: 1 finding(s) in health_security_all', 'daily_health: a table without RLS is an alert line');
 select is(daily_health() -> 'security' -> 0 ->> 'object_name', 'public.health_probe', 'daily_health lists the security findings');
 drop table public.health_probe;
+alter table public.opt_outs disable trigger opt_outs_audit;
+select is(daily_health() -> 'security' -> 0 ->> 'object_name', 'public.opt_outs.opt_outs_audit', 'daily_health: a disabled audit trigger is a security finding');
+alter table public.opt_outs enable trigger opt_outs_audit;
 
 ------------------------------------------------------------------------------------------
 -- The gate reads the SLOs over its stability period.
