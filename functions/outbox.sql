@@ -180,6 +180,13 @@ BEGIN
     IF worker_id IS NULL OR btrim(worker_id) = '' THEN
         RAISE EXCEPTION 'worker_id is required' USING ERRCODE = 'PC030', HINT = 'Only the worker holding the lease may release it.';
     END IF;
+    -- 'infinity' or a date years ahead would park the message for good, out of every
+    -- queue view that looks at due messages (issue 15: garbage refused). A day is the
+    -- longest back-off the worker uses; max_hold cancels held sends long before.
+    IF retry_at IS NOT NULL AND (NOT isfinite(retry_at) OR retry_at > now() + interval '1 day') THEN
+        RAISE EXCEPTION 'retry_at must be at most one day ahead'
+            USING ERRCODE = 'PC030', HINT = 'Pass NULL to retry now, or a time within the next 24 hours.';
+    END IF;
     UPDATE public.outbound_messages AS m
        SET status = 'queued', attempts = greatest(m.attempts - 1, 0), lease_owner = NULL, lease_expires_at = NULL,
            next_attempt_at = greatest(coalesce(retry_at, now()), now()), updated_at = now()
@@ -189,7 +196,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION public.outbox_release(text, uuid[], timestamptz) IS
-    'Returns messages that worker_id claimed but did not send to the queue (next attempt at retry_at, default now); the attempt is not counted. Messages of other workers or no longer sending are left alone. Returns how many were released.';
+    'Returns messages that worker_id claimed but did not send to the queue (next attempt at retry_at, default now, at most a day ahead: PC030); the attempt is not counted. Messages of other workers or no longer sending are left alone. Returns how many were released.';
 
 ------------------------------------------------------------------------------------------
 -- The guardrail decides a claimed message's fate; the worker obeys (DESIGN.md invariant 4).

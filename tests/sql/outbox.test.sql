@@ -3,7 +3,7 @@
 -- events, metrics, bad input (nothing changed), the RPC contract as PostgREST calls it.
 -- Concurrency, workers and faults: tests/py/test_outbox*.py, tests/py/test_worker*.py.
 begin;
-select plan(105);
+select plan(108);
 
 delete from outbound_messages;
 create temp table ids (name text primary key, id uuid);
@@ -234,6 +234,12 @@ select is((select count(*) from outbound_message_audit where message_id = (selec
 
 -- Release: the worker gives back what it did not send (shutdown, circuit open).
 select is(outbox_release('w1', array(select id from w2 offset 3)), 0, 'a worker cannot release another worker''s messages');
+select throws_ok($$select outbox_release('w2', array(select id from w2 offset 3), 'infinity')$$, 'PC030', 'retry_at must be at most one day ahead',
+                 'retry_at => infinity is refused with PC030 (it would park the message for good)');
+select throws_ok($$select outbox_release('w2', array(select id from w2 offset 3), now() + interval '400 days')$$, 'PC030', null,
+                 'retry_at a year ahead is refused with PC030');
+select is((select count(*) from outbound_messages where id in (select id from w2 offset 3) and status = 'sending' and lease_owner = 'w2'), 2::bigint,
+          'after the refused releases the two messages are still w2''s, sending');
 select is(outbox_release('w2', array(select id from w2 offset 3), now() + interval '5 seconds'), 2, 'the owner releases its two');
 select is((select count(*) from outbound_messages where id in (select id from w2 offset 3)
             and status = 'queued' and attempts = 0 and lease_owner is null and next_attempt_at = now() + interval '5 seconds'),
