@@ -367,8 +367,9 @@ order by r.ts;
 -- 2,000 opted-out clients, opted out 10 days ago, with their audit rows.
 insert into opt_outs (cliente_id, opted_out, source, changed_at, changed_by)
 select md5('client-' || (g * 25))::uuid, true, 'bench', now() - interval '10 days', 'bench' from generate_series(1, 2000) g;
-insert into opt_out_audit (cliente_id, operation, old_opted_out, new_opted_out, source, actor, changed_at)
-select cliente_id, 'INSERT', null, true, 'bench', 'bench', changed_at from opt_outs;
+-- Their audit rows come from opt_outs' audit trigger, which fires even in a replica session
+-- (functions/audit.sql); they are backdated like the opt-outs.
+update opt_out_audit a set changed_at = o.changed_at from opt_outs o where o.cliente_id = a.cliente_id and o.source = 'bench';
 -- The outbox rows behind the sends: one sent message per outbound_sent event.
 insert into outbound_messages (dedupe_key, cliente_id, method, template_ref, status, created_at, sent_at, updated_at)
 select md5(e.event_id::text), e.cliente_id, e.event_props ->> 'method', 'tpl-' || (abs(hashtext(e.event_id::text)) %% 500),

@@ -166,3 +166,43 @@ CREATE OR REPLACE TRIGGER safety_audit_update
 CREATE OR REPLACE TRIGGER safety_audit
     AFTER DELETE ON public.outbound_messages
     FOR EACH ROW EXECUTE FUNCTION pgcanary_private.safety_audit_row();
+
+-- session_replication_role = replica (superuser, or a role granted it) skips every trigger
+-- left at the default ENABLE. Ours fire ALWAYS: a replica session changes nothing about what
+-- is audited or refused, and each of its statements on a safety table leaves a
+-- REPLICA_SESSION row. CREATE OR REPLACE TRIGGER resets a trigger to ENABLE, so this runs
+-- last, after every file that creates one (MANIFEST order); health_security_audit_triggers
+-- reports any that is not ALWAYS. pgcanary's tables are not meant to be logical-replication
+-- targets: on a subscriber these triggers would audit the replicated rows a second time.
+CREATE OR REPLACE FUNCTION pgcanary_private.safety_replica_session()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO public.safety_audit (table_name, operation, actor, reason)
+    VALUES (TG_TABLE_NAME, 'REPLICA_SESSION', pgcanary_private.current_actor(),
+            format('%s with session_replication_role = replica', TG_OP));
+    RETURN NULL;
+END
+$$;
+
+DO $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT c.oid::regclass AS rel FROM pg_catalog.pg_trigger AS g JOIN pg_catalog.pg_class AS c ON c.oid = g.tgrelid
+              WHERE g.tgname = 'refuse_truncate' AND NOT g.tgisinternal AND c.oid <> 'public.safety_audit'::regclass LOOP
+        EXECUTE format('CREATE OR REPLACE TRIGGER safety_replica_session AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
+                       'FOR EACH STATEMENT WHEN (pg_catalog.current_setting(''session_replication_role'') = ''replica'') '
+                       'EXECUTE FUNCTION pgcanary_private.safety_replica_session()', t.rel);
+    END LOOP;
+    FOR t IN SELECT g.tgrelid::regclass AS rel, g.tgname
+               FROM pgcanary_private.audit_triggers() AS e
+               JOIN pg_catalog.pg_trigger AS g
+                 ON g.tgrelid = pg_catalog.to_regclass('public.' || e.table_name) AND g.tgname = e.trigger_name
+              WHERE g.tgenabled <> 'A' LOOP
+        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', t.rel, t.tgname);
+    END LOOP;
+END
+$$;

@@ -92,47 +92,55 @@ WHERE r.rolname IN ('anon', 'authenticated')
 COMMENT ON VIEW public.health_security_default_privileges IS
     'Must be empty: default privileges that hand the next table, sequence or function of our private schemas (or of every schema) to anon or authenticated. Supabase''s own defaults for public are not listed: every install revokes what they grant on our objects.';
 
+-- The triggers that audit or refuse writes to safety state (functions/audit.sql, flags.sql,
+-- guardrails.sql, governance.sql, outbox.sql): the one list audit.sql sets to fire ALWAYS and
+-- the view below checks.
+CREATE OR REPLACE FUNCTION pgcanary_private.audit_triggers()
+RETURNS TABLE (table_name text, trigger_name text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM (VALUES
+        ('feature_flags', 'feature_flags_audit'), ('feature_flags', 'feature_flags_seed_keys_rename'),
+        ('feature_flags', 'feature_flags_seed_keys_delete'), ('feature_flags', 'feature_flags_rollout_history'),
+        ('opt_outs', 'opt_outs_audit'), ('opt_outs', 'opt_outs_key_guard'),
+        ('outbound_messages', 'outbound_messages_audit_unknown'), ('outbound_messages', 'safety_audit'),
+        ('safety_audit', 'safety_audit_append_only'), ('circuit_breakers', 'safety_audit_update')) AS v (table_name, trigger_name)
+    UNION ALL
+    SELECT t, g FROM unnest(ARRAY['rate_limit_rules', 'rollout_plans', 'rollout_steps', 'rollout_prerequisites', 'incidents',
+                                  'outbound_methods', 'outbound_channels', 'business_event_types', 'external_handoffs',
+                                  'circuit_breakers', 'feature_flag_audit', 'opt_out_audit', 'outbound_message_audit',
+                                  'rollout_history']) AS t,
+                  unnest(ARRAY['safety_audit', 'refuse_truncate', 'safety_replica_session']) AS g
+    UNION ALL
+    SELECT t, g FROM unnest(ARRAY['feature_flags', 'opt_outs', 'alert_outbox']) AS t,
+                  unnest(ARRAY['refuse_truncate', 'safety_replica_session']) AS g
+    UNION ALL
+    SELECT 'safety_audit', 'refuse_truncate'  -- no replica-session trigger: its own row would fire it again
+$$;
+
 CREATE OR REPLACE VIEW public.health_security_audit_triggers
 WITH (security_invoker = true) AS
--- Our safety tables are the ones carrying the TRUNCATE refusal (functions/audit.sql). A
--- disabled trigger there ('D'; 'R' fires only for replication) lets writes through unseen;
--- a missing one is the same, permanently. Owners and superusers can do both; this check is
--- how it shows (daily panel, via health_security_all).
-WITH safety AS (
-    SELECT t.tgrelid AS rel FROM pg_catalog.pg_trigger AS t WHERE t.tgname = 'refuse_truncate' AND NOT t.tgisinternal
-), expected (table_name, trigger_name) AS (
-    VALUES ('feature_flags', 'feature_flags_audit'), ('feature_flags', 'feature_flags_seed_keys_rename'),
-           ('feature_flags', 'feature_flags_seed_keys_delete'), ('feature_flags', 'feature_flags_rollout_history'),
-           ('opt_outs', 'opt_outs_audit'), ('opt_outs', 'opt_outs_key_guard'),
-           ('outbound_messages', 'outbound_messages_audit_unknown'), ('outbound_messages', 'safety_audit'),
-           ('safety_audit', 'safety_audit_append_only'),
-           ('rate_limit_rules', 'safety_audit'), ('rollout_plans', 'safety_audit'), ('rollout_steps', 'safety_audit'),
-           ('rollout_prerequisites', 'safety_audit'), ('incidents', 'safety_audit'), ('outbound_methods', 'safety_audit'),
-           ('outbound_channels', 'safety_audit'), ('business_event_types', 'safety_audit'), ('external_handoffs', 'safety_audit'),
-           ('circuit_breakers', 'safety_audit'), ('feature_flag_audit', 'safety_audit'), ('opt_out_audit', 'safety_audit'),
-           ('outbound_message_audit', 'safety_audit'), ('rollout_history', 'safety_audit')
-)
+-- A trigger of that list disabled ('D'), replica-only ('R') or left at the default ENABLE
+-- ('O': skipped by session_replication_role = replica) lets writes through unseen; a missing
+-- one is the same, permanently. Owners and superusers can do all of it; this check is how it
+-- shows (daily panel, via health_security_all).
 SELECT 'audit_trigger_disabled'::text AS check_name, 'trigger'::text AS object_type,
-       format('%s.%s.%s', c.relnamespace::regnamespace, c.relname, t.tgname) COLLATE "default" AS object_name,
-       CASE t.tgenabled WHEN 'D' THEN 'disabled: writes pass without it (ALTER TABLE ... ENABLE TRIGGER)'
-                        ELSE 'fires only in replica sessions (ALTER TABLE ... ENABLE TRIGGER)' END AS detail
-FROM pg_catalog.pg_trigger AS t
-JOIN safety AS s ON s.rel = t.tgrelid
-JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid
-WHERE NOT t.tgisinternal AND t.tgenabled IN ('D', 'R')
+       format('public.%s.%s', e.table_name, e.trigger_name) COLLATE "default" AS object_name,
+       CASE t.tgenabled WHEN 'D' THEN 'disabled: writes pass without it (re-run pgcanary migrate)'
+                        WHEN 'R' THEN 'fires only in replica sessions (re-run pgcanary migrate)'
+                        ELSE 'skipped by session_replication_role = replica (re-run pgcanary migrate)' END AS detail
+FROM pgcanary_private.audit_triggers() AS e
+JOIN pg_catalog.pg_trigger AS t
+  ON t.tgrelid = pg_catalog.to_regclass('public.' || e.table_name) AND t.tgname = e.trigger_name
+WHERE t.tgenabled <> 'A'
 UNION ALL
 SELECT 'audit_trigger_missing', 'trigger', format('public.%s.%s', e.table_name, e.trigger_name) COLLATE "default",
-       'missing: re-run pgcanary migrate (functions/ re-creates it)'
-FROM expected AS e
+       'missing: writes pass without it (re-run pgcanary migrate)'
+FROM pgcanary_private.audit_triggers() AS e
 WHERE pg_catalog.to_regclass('public.' || e.table_name) IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger AS t
-                  WHERE t.tgrelid = pg_catalog.to_regclass('public.' || e.table_name) AND t.tgname = e.trigger_name)
-UNION ALL
-SELECT 'audit_trigger_missing', 'trigger', format('public.%s.refuse_truncate', x.table_name) COLLATE "default",
-       'missing: TRUNCATE would pass unrecorded; re-run pgcanary migrate'
-FROM (SELECT DISTINCT e.table_name FROM expected AS e) AS x
-JOIN pg_catalog.pg_class AS c ON c.oid = pg_catalog.to_regclass('public.' || x.table_name)
-WHERE x.table_name <> 'outbound_messages' AND NOT EXISTS (SELECT 1 FROM safety AS s WHERE s.rel = c.oid);
+                  WHERE t.tgrelid = pg_catalog.to_regclass('public.' || e.table_name) AND t.tgname = e.trigger_name);
 COMMENT ON VIEW public.health_security_audit_triggers IS
     'Must be empty: audit and refusal triggers of our safety tables that are disabled, replica-only or missing (issue 14: what cannot be audited is reported).';
 

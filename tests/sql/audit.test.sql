@@ -3,7 +3,7 @@
 -- opt-out to another client; a rename of any other flag is audited as old key ended, new key
 -- begun. As the owner and as service_role through the PostgREST-style call; nothing changed.
 begin;
-select plan(37);
+select plan(40);
 
 create function pg_temp.flags() returns text language sql as
 $$ select string_agg(flag_key || '=' || value::text, ',' order by flag_key) from public.feature_flags $$;
@@ -124,5 +124,19 @@ select is(array(select c.relname::text from pg_class c where c.relnamespace = 'p
                 and not exists (select 1 from pg_trigger t where t.tgrelid = c.oid and t.tgname = 'safety_audit' and t.tgenabled <> 'D')
                 order by 1), '{}'::text[], 'every safety table without a trail of its own, and every other trail, carries the safety_audit trigger');
 
+-- A replica session (session_replication_role = replica) skips ordinary triggers; ours fire
+-- ALWAYS, so the write is audited and refused as any other, and the session is recorded.
+select coalesce(max(audit_id), 0) as sa3 from safety_audit \gset
+set local session_replication_role = replica;
+update rate_limit_rules set max_hits = max_hits + 1 where scope = (select min(scope) from rate_limit_rules);
+select throws_ok($$update feature_flags set flag_key = 'x' where flag_key = 'pausar_julia'$$, 'PC061', null,
+                 'replica session: renaming pausar_julia is still refused');
+set local session_replication_role = origin;
+select is((select string_agg(distinct operation, ',') from safety_audit where audit_id > :sa3 and table_name = 'rate_limit_rules'),
+          'REPLICA_SESSION,UPDATE', 'replica session: the rule change is audited and the replica session recorded');
+select is(array(select e.table_name || '.' || e.trigger_name from pgcanary_private.audit_triggers() e
+                where not exists (select 1 from pg_trigger t where t.tgrelid = ('public.' || e.table_name)::regclass
+                                  and t.tgname = e.trigger_name and t.tgenabled = 'A')), '{}'::text[],
+          'every audit and refusal trigger fires ALWAYS after migrate');
 select * from finish();
 rollback;

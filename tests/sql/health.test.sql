@@ -214,7 +214,7 @@ select is(daily_health() -> 'security' -> 0 ->> 'object_name', 'public.health_pr
 drop table public.health_probe;
 alter table public.opt_outs disable trigger opt_outs_audit;
 select is(daily_health() -> 'security' -> 0 ->> 'object_name', 'public.opt_outs.opt_outs_audit', 'daily_health: a disabled audit trigger is a security finding');
-alter table public.opt_outs enable trigger opt_outs_audit;
+alter table public.opt_outs enable always trigger opt_outs_audit;
 
 ------------------------------------------------------------------------------------------
 -- The gate reads the SLOs over its stability period.

@@ -1,6 +1,6 @@
 -- The security health views read zero rows on our schema, and each one catches its fault.
 begin;
-select plan(19);
+select plan(20);
 
 select is((select count(*) from health_security_all), 0::bigint, 'health_security_all is empty after migrate');
 
@@ -32,7 +32,7 @@ select is((select count(*) from health_security_default_privileges where object_
 -- What would stop auditing is reported (issue 14).
 select is((select count(*) from health_security_audit_triggers), 0::bigint, 'no audit trigger finding on a clean install');
 alter table opt_outs disable trigger opt_outs_audit;
-select is((select object_name || ': ' || detail from health_security_audit_triggers), 'public.opt_outs.opt_outs_audit: disabled: writes pass without it (ALTER TABLE ... ENABLE TRIGGER)',
+select is((select object_name || ': ' || detail from health_security_audit_triggers), 'public.opt_outs.opt_outs_audit: disabled: writes pass without it (re-run pgcanary migrate)',
           'a disabled opt-out audit trigger is reported');
 alter table feature_flags enable replica trigger feature_flags_audit;
 select is((select count(*) from health_security_audit_triggers where object_name = 'public.feature_flags.feature_flags_audit' and detail like 'fires only in replica%'),
@@ -43,7 +43,10 @@ select is((select count(*) from health_security_audit_triggers where check_name 
 drop trigger refuse_truncate on public.incidents;
 select is((select count(*) from health_security_audit_triggers where object_name = 'public.incidents.refuse_truncate'), 1::bigint,
           'a dropped TRUNCATE refusal is reported');
-select is((select count(*) from health_security_audit_triggers), 4::bigint, 'and nothing else is');
+alter table rate_limit_rules enable trigger safety_audit;
+select is((select detail from health_security_audit_triggers where object_name = 'public.rate_limit_rules.safety_audit'),
+          'skipped by session_replication_role = replica (re-run pgcanary migrate)', 'an audit trigger set back to plain ENABLE is reported');
+select is((select count(*) from health_security_audit_triggers), 5::bigint, 'and nothing else is');
 select cmp_ok((select count(*) from health_security_all), '>=', 13::bigint, 'health_security_all unions every check');
 
 -- Only service_role reads them.
