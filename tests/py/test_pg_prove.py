@@ -37,3 +37,5 @@ def test_the_tap_reader_reports_failures_with_their_line(tmp_path):
     assert tap_problems(sql, "1..3\nok 1 - first\n") == ["planned 3 tests but ran 1"]
     assert tap_problems(sql, "") == ["no plan: the file must call plan(n)", "no test ran"]
     assert tap_problems(sql, "1..1\nnot ok 1 - later # TODO not yet\n") == []
+    # A value the file prints is not a plan, even where tap.py's pattern would take it for one.
+    assert tap_problems(sql, "1..1\n14392709-6e2a-4c1b-9d1e-3f0a2b4c5d6e\nok 1 - first\n") == []
