@@ -4,7 +4,7 @@ DECLARE
     t record;
 BEGIN
     FOR t IN SELECT tgrelid::regclass AS rel, tgname FROM pg_catalog.pg_trigger
-             WHERE tgname IN ('safety_audit', 'safety_audit_update', 'safety_replica_session') LOOP
+             WHERE tgname IN ('safety_audit', 'safety_audit_update') LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
     END LOOP;
 END

@@ -5,13 +5,12 @@ SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 -- incident, a method, a channel, an event type, a handoff or a breaker's state leaves a row
 -- here with the old and the new row, the actor and the reason; so does an owner's edit of
 -- another trail. Written only by the SECURITY DEFINER trigger of functions/audit.sql; no role
--- may change or delete a row (PC063), nor TRUNCATE it (PC060). A write made with
--- session_replication_role = replica is audited all the same and also leaves a REPLICA_SESSION row.
+-- may change or delete a row (PC063), nor TRUNCATE it (PC060).
 CREATE TABLE public.safety_audit (
     audit_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     changed_at timestamptz NOT NULL DEFAULT now(),
     table_name text NOT NULL,
-    operation  text NOT NULL CHECK (operation IN ('INSERT', 'UPDATE', 'DELETE', 'REPLICA_SESSION')),
+    operation  text NOT NULL CHECK (operation IN ('INSERT', 'UPDATE', 'DELETE')),
     old_row    jsonb,
     new_row    jsonb,
     actor      text NOT NULL,
