@@ -40,6 +40,9 @@ BEGIN
     END LOOP;
 END
 $$;
+-- Without its key the rate limit fails closed; TRUNCATE would still leave no row saying who.
+CREATE OR REPLACE TRIGGER refuse_truncate BEFORE TRUNCATE ON pgcanary_private.hash_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION pgcanary_private.refuse_truncate();
 
 -- The flag keys the code reads by name (db/0001, 0003, 0005).
 CREATE OR REPLACE FUNCTION pgcanary_private.is_seed_flag(flag_key text)
@@ -167,6 +170,62 @@ CREATE OR REPLACE TRIGGER safety_audit
     AFTER DELETE ON public.outbound_messages
     FOR EACH ROW EXECUTE FUNCTION pgcanary_private.safety_audit_row();
 
+-- Each trail's expected row count (db/0014), moved in the writing transaction so a rollback
+-- moves it back: health_security_audit_sequences compares it with count(*). One row per
+-- trail is updated by every write to it, so writers of one trail queue on it until commit;
+-- the trails are written by operator actions and opt-outs, not by sends.
+CREATE OR REPLACE FUNCTION pgcanary_private.count_trail_row()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE pgcanary_private.trail_rows AS r
+       SET row_count = r.row_count + CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END
+     WHERE r.table_name = TG_TABLE_NAME;
+    RETURN NULL;
+END
+$$;
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['feature_flag_audit', 'opt_out_audit', 'outbound_message_audit', 'rollout_history', 'safety_audit'] LOOP
+        EXECUTE format('CREATE OR REPLACE TRIGGER trail_rows AFTER INSERT OR DELETE ON public.%I '
+                       'FOR EACH ROW EXECUTE FUNCTION pgcanary_private.count_trail_row()', t);
+    END LOOP;
+END
+$$;
+
+-- A new rate-limit key starts every phone's count from zero (the hashes change), so a
+-- rotation is a safety change like any other. The trail keeps a fingerprint of the key (the
+-- first 12 hex digits of its sha256), never the key or its pads.
+CREATE OR REPLACE FUNCTION pgcanary_private.hash_keys_audit()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    old_j jsonb := CASE WHEN TG_OP <> 'INSERT'
+                        THEN jsonb_build_object('key_name', OLD.key_name, 'created_at', OLD.created_at,
+                                                'fingerprint', left(encode(sha256(OLD.secret), 'hex'), 12)) END;
+    new_j jsonb := CASE WHEN TG_OP <> 'DELETE'
+                        THEN jsonb_build_object('key_name', NEW.key_name, 'created_at', NEW.created_at,
+                                                'fingerprint', left(encode(sha256(NEW.secret), 'hex'), 12)) END;
+BEGIN
+    IF TG_OP = 'UPDATE' AND old_j = new_j AND OLD.inner_pad = NEW.inner_pad AND OLD.outer_pad = NEW.outer_pad THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO public.safety_audit (table_name, operation, old_row, new_row, actor, reason)
+    VALUES ('hash_keys', TG_OP, old_j, new_j, pgcanary_private.current_actor(),
+            coalesce(pgcanary_private.current_reason(), ''));
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE TRIGGER hash_keys_audit
+    AFTER INSERT OR UPDATE OR DELETE ON pgcanary_private.hash_keys
+    FOR EACH ROW EXECUTE FUNCTION pgcanary_private.hash_keys_audit();
+
 -- session_replication_role = replica (superuser, or a role granted it) skips every trigger
 -- left at the default ENABLE. Ours fire ALWAYS: a replica session changes nothing about what
 -- is audited or refused, and each of its statements on a safety table leaves a
@@ -200,7 +259,7 @@ BEGIN
     FOR t IN SELECT g.tgrelid::regclass AS rel, g.tgname
                FROM pgcanary_private.audit_triggers() AS e
                JOIN pg_catalog.pg_trigger AS g
-                 ON g.tgrelid = pg_catalog.to_regclass('public.' || e.table_name) AND g.tgname = e.trigger_name
+                 ON g.tgrelid = pg_catalog.to_regclass(e.table_name) AND g.tgname = e.trigger_name
               WHERE g.tgenabled <> 'A' LOOP
         EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', t.rel, t.tgname);
     END LOOP;

@@ -100,6 +100,9 @@ RETURNS TABLE (table_name text, trigger_name text)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+    SELECT CASE WHEN pg_catalog.strpos(x.table_name, '.') > 0 THEN x.table_name ELSE 'public.' || x.table_name END,
+           x.trigger_name
+    FROM (
     SELECT * FROM (VALUES
         ('feature_flags', 'feature_flags_audit'), ('feature_flags', 'feature_flags_seed_keys_rename'),
         ('feature_flags', 'feature_flags_seed_keys_delete'), ('feature_flags', 'feature_flags_rollout_history'),
@@ -117,6 +120,12 @@ AS $$
                   unnest(ARRAY['refuse_truncate', 'safety_replica_session']) AS g
     UNION ALL
     SELECT 'safety_audit', 'refuse_truncate'  -- no replica-session trigger: its own row would fire it again
+    UNION ALL
+    SELECT t, 'trail_rows' FROM unnest(ARRAY['feature_flag_audit', 'opt_out_audit', 'outbound_message_audit',
+                                             'rollout_history', 'safety_audit']) AS t
+    UNION ALL
+    SELECT 'pgcanary_private.hash_keys', g FROM unnest(ARRAY['hash_keys_audit', 'refuse_truncate', 'safety_replica_session']) AS g
+    ) AS x (table_name, trigger_name)
 $$;
 
 CREATE OR REPLACE VIEW public.health_security_audit_triggers
@@ -126,23 +135,78 @@ WITH (security_invoker = true) AS
 -- one is the same, permanently. Owners and superusers can do all of it; this check is how it
 -- shows (daily panel, via health_security_all).
 SELECT 'audit_trigger_disabled'::text AS check_name, 'trigger'::text AS object_type,
-       format('public.%s.%s', e.table_name, e.trigger_name) COLLATE "default" AS object_name,
+       format('%s.%s', e.table_name, e.trigger_name) COLLATE "default" AS object_name,
        CASE t.tgenabled WHEN 'D' THEN 'disabled: writes pass without it (re-run pgcanary migrate)'
                         WHEN 'R' THEN 'fires only in replica sessions (re-run pgcanary migrate)'
                         ELSE 'skipped by session_replication_role = replica (re-run pgcanary migrate)' END AS detail
 FROM pgcanary_private.audit_triggers() AS e
 JOIN pg_catalog.pg_trigger AS t
-  ON t.tgrelid = pg_catalog.to_regclass('public.' || e.table_name) AND t.tgname = e.trigger_name
+  ON t.tgrelid = pg_catalog.to_regclass(e.table_name) AND t.tgname = e.trigger_name
 WHERE t.tgenabled <> 'A'
 UNION ALL
-SELECT 'audit_trigger_missing', 'trigger', format('public.%s.%s', e.table_name, e.trigger_name) COLLATE "default",
+SELECT 'audit_trigger_missing', 'trigger', format('%s.%s', e.table_name, e.trigger_name) COLLATE "default",
        'missing: writes pass without it (re-run pgcanary migrate)'
 FROM pgcanary_private.audit_triggers() AS e
-WHERE pg_catalog.to_regclass('public.' || e.table_name) IS NOT NULL
+WHERE pg_catalog.to_regclass(e.table_name) IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger AS t
-                  WHERE t.tgrelid = pg_catalog.to_regclass('public.' || e.table_name) AND t.tgname = e.trigger_name);
+                  WHERE t.tgrelid = pg_catalog.to_regclass(e.table_name) AND t.tgname = e.trigger_name);
 COMMENT ON VIEW public.health_security_audit_triggers IS
     'Must be empty: audit and refusal triggers of our safety tables that are disabled, replica-only or missing (issue 14: what cannot be audited is reported).';
+
+-- The trails' id sequences and row counts (issue 14). A sequence set back (setval below the
+-- highest id, or is_called reset) makes the next audited write fail with a unique violation:
+-- safety state stops changing, fail closed, and this says why. Ids are not checked for gaps: a
+-- rolled-back or crashed write leaves one too, so a gap check alarms on normal operation.
+-- Instead each trail's row count is kept by a trigger in the writing transaction
+-- (pgcanary_private.trail_rows): fewer rows than counted means rows deleted while the trigger
+-- was off, more means rows added that way. SECURITY DEFINER: service_role has no privilege on
+-- the sequences nor on trail_rows (db/0000, db/0014), and must not get one.
+CREATE OR REPLACE FUNCTION pgcanary_private.audit_sequence_findings()
+RETURNS TABLE (check_name text, object_type text, object_name text, detail text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t        record;
+    seq      text;
+    last     bigint;
+    top      bigint;
+    held     bigint;
+BEGIN
+    FOR t IN SELECT v.tbl, v.col, r.row_count
+               FROM (VALUES ('feature_flag_audit', 'audit_id'), ('opt_out_audit', 'audit_id'),
+                            ('outbound_message_audit', 'audit_id'), ('rollout_history', 'entry_id'),
+                            ('safety_audit', 'audit_id')) AS v (tbl, col)
+               LEFT JOIN pgcanary_private.trail_rows AS r ON r.table_name = v.tbl LOOP
+        seq := pg_get_serial_sequence('public.' || t.tbl, t.col);
+        CONTINUE WHEN seq IS NULL;  -- a missing trail fails its own tests and triggers first
+        last := pg_sequence_last_value(seq::regclass);
+        EXECUTE format('SELECT max(%I), count(*) FROM public.%I', t.col, t.tbl) INTO top, held;
+        IF top IS NOT NULL AND (last IS NULL OR last < top) THEN
+            check_name := 'audit_sequence_set_back'; object_type := 'sequence'; object_name := seq;
+            detail := format('at %s, below the trail''s highest id %s: audited writes fail until it is set forward (select setval(%L, %s))',
+                             coalesce(last::text, 'its start'), top, seq, top);
+            RETURN NEXT;
+        END IF;
+        IF t.row_count IS DISTINCT FROM held THEN
+            check_name := 'audit_rows_unaccounted'; object_type := 'table'; object_name := 'public.' || t.tbl;
+            detail := CASE WHEN t.row_count IS NULL THEN format('holds %s rows and has no count in pgcanary_private.trail_rows', held)
+                           WHEN held < t.row_count THEN format('holds %s rows, %s fewer than were written through its trigger: rows deleted with the triggers off',
+                                                               held, t.row_count - held)
+                           ELSE format('holds %s rows, %s more than were written through its trigger: rows added with the triggers off',
+                                       held, held - t.row_count) END;
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE VIEW public.health_security_audit_sequences
+WITH (security_invoker = true) AS
+SELECT f.check_name, f.object_type, f.object_name COLLATE "default" AS object_name, f.detail
+FROM pgcanary_private.audit_sequence_findings() AS f;
+COMMENT ON VIEW public.health_security_audit_sequences IS
+    'Must be empty: an audit trail''s id sequence set back, or a trail holding more or fewer rows than were written through its trigger (issue 14).';
 
 CREATE OR REPLACE VIEW public.health_security_all
 WITH (security_invoker = true) AS
@@ -151,7 +215,8 @@ UNION ALL SELECT * FROM public.health_security_exposed_definer
 UNION ALL SELECT * FROM public.health_security_tables_without_rls
 UNION ALL SELECT * FROM public.health_security_mutable_search_path
 UNION ALL SELECT * FROM public.health_security_default_privileges
-UNION ALL SELECT * FROM public.health_security_audit_triggers;
+UNION ALL SELECT * FROM public.health_security_audit_triggers
+UNION ALL SELECT * FROM public.health_security_audit_sequences;
 COMMENT ON VIEW public.health_security_all IS
     'Every security finding in one list; must be empty. Open it in the SQL Editor.';
 
@@ -161,7 +226,8 @@ DECLARE
 BEGIN
     FOREACH v IN ARRAY ARRAY['health_security_anon_grants', 'health_security_exposed_definer',
                              'health_security_tables_without_rls', 'health_security_mutable_search_path',
-                             'health_security_default_privileges', 'health_security_audit_triggers', 'health_security_all'] LOOP
+                             'health_security_default_privileges', 'health_security_audit_triggers',
+                             'health_security_audit_sequences', 'health_security_all'] LOOP
         EXECUTE format('REVOKE ALL ON public.%I FROM PUBLIC, anon, authenticated', v);
         EXECUTE format('GRANT SELECT ON public.%I TO service_role', v);
     END LOOP;

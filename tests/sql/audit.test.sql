@@ -3,7 +3,7 @@
 -- opt-out to another client; a rename of any other flag is audited as old key ended, new key
 -- begun. As the owner and as service_role through the PostgREST-style call; nothing changed.
 begin;
-select plan(40);
+select plan(44);
 
 create function pg_temp.flags() returns text language sql as
 $$ select string_agg(flag_key || '=' || value::text, ',' order by flag_key) from public.feature_flags $$;
@@ -135,8 +135,20 @@ set local session_replication_role = origin;
 select is((select string_agg(distinct operation, ',') from safety_audit where audit_id > :sa3 and table_name = 'rate_limit_rules'),
           'REPLICA_SESSION,UPDATE', 'replica session: the rule change is audited and the replica session recorded');
 select is(array(select e.table_name || '.' || e.trigger_name from pgcanary_private.audit_triggers() e
-                where not exists (select 1 from pg_trigger t where t.tgrelid = ('public.' || e.table_name)::regclass
+                where not exists (select 1 from pg_trigger t where t.tgrelid = e.table_name::regclass
                                   and t.tgname = e.trigger_name and t.tgenabled = 'A')), '{}'::text[],
           'every audit and refusal trigger fires ALWAYS after migrate');
+-- A rate-limit key rotation is on record, with a fingerprint and never the key (issue 14).
+select throws_ok($$truncate pgcanary_private.hash_keys$$, 'PC060', null, 'TRUNCATE hash_keys raises PC060');
+select max(audit_id) as hk0 from safety_audit \gset
+update pgcanary_private.hash_keys set secret = decode(repeat('ab', 32), 'hex') where key_name = 'rate_limit';
+select is((select actor || ' ' || operation || ' ' || (new_row ->> 'fingerprint') from safety_audit where audit_id > :hk0 and table_name = 'hash_keys'),
+          pgcanary_private.current_actor() || ' UPDATE ' || left(encode(sha256(decode(repeat('ab', 32), 'hex')), 'hex'), 12),
+          'a key rotation leaves a safety_audit row with the actor and the new key''s fingerprint');
+select is((select count(*) from safety_audit where audit_id > :hk0 and (new_row::text like '%abababab%' or new_row ? 'secret'
+                                                                       or new_row ? 'inner_pad' or old_row ? 'secret')),
+          0::bigint, 'and the trail holds neither the key nor its pads');
+update pgcanary_private.hash_keys set created_at = created_at where key_name = 'rate_limit';
+select is((select count(*) from safety_audit where audit_id > :hk0), 1::bigint, 'a no-op update of the key writes no row');
 select * from finish();
 rollback;

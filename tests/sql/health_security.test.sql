@@ -1,6 +1,6 @@
 -- The security health views read zero rows on our schema, and each one catches its fault.
 begin;
-select plan(20);
+select plan(28);
 
 select is((select count(*) from health_security_all), 0::bigint, 'health_security_all is empty after migrate');
 
@@ -47,7 +47,40 @@ alter table rate_limit_rules enable trigger safety_audit;
 select is((select detail from health_security_audit_triggers where object_name = 'public.rate_limit_rules.safety_audit'),
           'skipped by session_replication_role = replica (re-run pgcanary migrate)', 'an audit trigger set back to plain ENABLE is reported');
 select is((select count(*) from health_security_audit_triggers), 5::bigint, 'and nothing else is');
-select cmp_ok((select count(*) from health_security_all), '>=', 13::bigint, 'health_security_all unions every check');
+
+-- An audit sequence set back, and a hole in a trail, are reported (issue 14).
+select is((select count(*) from health_security_audit_sequences), 0::bigint, 'no audit sequence finding on a clean install');
+alter table feature_flags enable always trigger feature_flags_audit;  -- made replica-only above
+select set_rollout_percentage('business_events_canary', 1, 'hs seq 1');
+savepoint hole;
+select set_rollout_percentage('business_events_canary', 0, 'hs seq rolled back');
+rollback to savepoint hole;
+select set_rollout_percentage('business_events_canary', 0, 'hs seq 2');
+select is((select count(*) from health_security_audit_sequences), 0::bigint,
+          'a rolled-back flag change (a gap in the ids) is no finding');
+alter table feature_flag_audit disable trigger trail_rows, disable trigger safety_audit;
+delete from feature_flag_audit where audit_id = (select max(audit_id) - 1 from feature_flag_audit);
+alter table feature_flag_audit enable always trigger trail_rows, enable always trigger safety_audit;
+select is((select detail from health_security_audit_sequences where object_name = 'public.feature_flag_audit'),
+          'holds ' || (select count(*) from feature_flag_audit) || ' rows, 1 fewer than were written through its trigger: rows deleted with the triggers off',
+          'a flag trail row deleted with the triggers off is reported');
+alter table opt_outs enable always trigger opt_outs_audit;  -- disabled above
+select setval(pg_get_serial_sequence('public.opt_out_audit', 'audit_id'), 1, false);
+select is((select count(*) from health_security_audit_sequences where object_name = 'public.opt_out_audit_audit_id_seq'), 0::bigint,
+          'an empty trail''s sequence reset is no finding (nothing to collide with)');
+select opt_out('c0000000-0000-4000-8000-0000000000a1', 'hs test');
+select opt_out('c0000000-0000-4000-8000-0000000000a2', 'hs test');
+select setval(pg_get_serial_sequence('public.opt_out_audit', 'audit_id'), 1);
+select is((select check_name from health_security_audit_sequences where object_name = 'public.opt_out_audit_audit_id_seq'),
+          'audit_sequence_set_back', 'an opt-out trail sequence set below its highest id is reported');
+select is((select count(*) from health_security_all where check_name like 'audit_%'), 5::bigint,
+          'the daily list carries them with the trigger findings');
+set local role service_role;
+select is((select count(*) from health_security_audit_sequences), 2::bigint, 'service_role reads the sequence check without a grant on the sequences');
+reset role;
+select throws_ok($$select opt_out('c0000000-0000-4000-8000-0000000000a3', 'hs test')$$, '23505', null,
+                 'and the next audited write fails closed rather than overwrite (each failure moves the sequence one on)');
+select cmp_ok((select count(*) from health_security_all), '>=', 15::bigint, 'health_security_all unions every check');
 
 -- Only service_role reads them.
 set local role service_role;
