@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 APT_PACKAGES := postgresql-15 postgresql-contrib-15 postgresql-15-pgtap postgresql-15-plpgsql-check \
-                libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron
+                libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron libfaketime
 
 .PHONY: deps demo test bench clean
 

@@ -15,11 +15,23 @@ SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 --   PC030 invalid outbox argument   PC031 outbound message not found
 --   PC032 status change not allowed
 
+-- The seed's key for every hour that [at - minutes, at] touches, the hour of `at` first: the
+-- one place the key is written out. 0 minutes gives the key of `at` alone.
+CREATE OR REPLACE FUNCTION pgcanary_private.dedupe_keys(scope text, at timestamptz, minutes integer)
+RETURNS text[]
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT ARRAY(SELECT left(encode(sha256(convert_to(scope || to_char(h, 'YYYYMMDDHH24'), 'UTF8')), 'hex'), 32)
+                   FROM generate_series(date_trunc('hour', at AT TIME ZONE 'UTC'),
+                                        date_trunc('hour', (at - make_interval(mins => minutes)) AT TIME ZONE 'UTC'),
+                                        interval '-1 hour') AS h)
+$$;
+
 ------------------------------------------------------------------------------------------
 -- The seed's key: sha256("cliente:method:template_or_none:YYYYMMDDHH" in UTC), first 32 hex
 -- characters, byte for byte as its Python computes it (`template_ref or 'none'` also turns
--- '' into 'none'). pode_enviar_com_dedupe repeats the expression inline (hot path); the
--- tests check that both agree.
+-- '' into 'none'). Written out once, in pgcanary_private.dedupe_keys above.
 CREATE OR REPLACE FUNCTION public.gerar_dedupe_key(cliente_id uuid, method text, template_ref text DEFAULT NULL,
                                                    at timestamptz DEFAULT now())
 RETURNS text
@@ -32,9 +44,8 @@ BEGIN
                         coalesce(cliente_id::text, 'null'), coalesce(quote_literal(method), 'null'), coalesce(at::text, 'null')
             USING ERRCODE = 'PC030', HINT = 'For example gerar_dedupe_key(cliente_id => ''<uuid>'', method => ''campaign'', template_ref => ''vaga-123'').';
     END IF;
-    RETURN left(encode(sha256(convert_to(
-        cliente_id::text || ':' || method || ':' || coalesce(nullif(template_ref, ''), 'none') || ':'
-        || to_char(at AT TIME ZONE 'UTC', 'YYYYMMDDHH24'), 'UTF8')), 'hex'), 32);
+    RETURN (pgcanary_private.dedupe_keys(
+        cliente_id::text || ':' || method || ':' || coalesce(nullif(template_ref, ''), 'none') || ':', at, 0))[1];
 END
 $$;
 COMMENT ON FUNCTION public.gerar_dedupe_key(uuid, text, text, timestamptz) IS
@@ -61,6 +72,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     scope  text;
+    at     timestamptz;
     key    text;
     keys   text[];
     new_id uuid;
@@ -89,25 +101,21 @@ BEGIN
                   HINT = 'For example {"number": "5511999999999", "text": "Olá!"}; pass no payload when you send the message yourself.';
     END IF;
     scope := cliente_id::text || ':' || method || ':' || coalesce(nullif(template_ref, ''), 'none') || ':';
-    key := left(encode(sha256(convert_to(scope || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDDHH24'), 'UTF8')), 'hex'), 32);
-    IF dedupe_minutes <= 60 THEN
-        keys := ARRAY[key, left(encode(sha256(convert_to(
-                    scope || to_char((now() - make_interval(mins => dedupe_minutes)) AT TIME ZONE 'UTC', 'YYYYMMDDHH24'),
-                    'UTF8')), 'hex'), 32)];
-    ELSE
-        keys := ARRAY(SELECT left(encode(sha256(convert_to(scope || to_char(h, 'YYYYMMDDHH24'), 'UTF8')), 'hex'), 32)
-                        FROM generate_series(date_trunc('hour', (now() - make_interval(mins => dedupe_minutes)) AT TIME ZONE 'UTC'),
-                                             now() AT TIME ZONE 'UTC', interval '1 hour') AS h);
-    END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended(scope, 4242));
+    -- One clock read, after the lock, for the keys, the window and created_at: now() is when
+    -- this transaction began, which can be before the previous holder's, in an earlier hour
+    -- whose keys would miss the message it queued (tests/py/test_dedupe_clock.py).
+    at := clock_timestamp();
+    keys := pgcanary_private.dedupe_keys(scope, at, dedupe_minutes);
+    key := keys[1];
     SELECT m.id INTO other FROM public.outbound_messages AS m
      WHERE m.dedupe_key = ANY (keys) AND m.status NOT IN ('failed', 'cancelled')
-       AND (m.status <> 'sent' OR m.created_at > now() - make_interval(mins => dedupe_minutes))
+       AND (m.status <> 'sent' OR m.created_at > at - make_interval(mins => dedupe_minutes))
      LIMIT 1;
     IF other IS NULL THEN
-        INSERT INTO public.outbound_messages (dedupe_key, cliente_id, conversation_id, method, template_ref, payload)
+        INSERT INTO public.outbound_messages (dedupe_key, cliente_id, conversation_id, method, template_ref, payload, created_at)
         VALUES (key, pode_enviar_com_dedupe.cliente_id, pode_enviar_com_dedupe.conversation_id, pode_enviar_com_dedupe.method,
-                pode_enviar_com_dedupe.template_ref, pode_enviar_com_dedupe.payload)
+                pode_enviar_com_dedupe.template_ref, pode_enviar_com_dedupe.payload, at)
         ON CONFLICT (dedupe_key) DO NOTHING
         RETURNING id INTO new_id;
         IF new_id IS NOT NULL THEN
@@ -492,6 +500,8 @@ DECLARE
     current_status text;
     scope          text;
     new_key        text;
+    keys           text[];
+    at             timestamptz;
     other          uuid;
     result         public.outbound_messages;
 BEGIN
@@ -519,12 +529,13 @@ BEGIN
         SELECT m.cliente_id::text || ':' || m.method || ':' || coalesce(nullif(m.template_ref, ''), 'none') || ':'
           INTO scope FROM public.outbound_messages AS m WHERE m.id = message_id;
         PERFORM pg_advisory_xact_lock(hashtextextended(scope, 4242));
-        new_key := left(encode(sha256(convert_to(scope || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDDHH24'), 'UTF8')), 'hex'), 32);
+        at := clock_timestamp();  -- after the lock, as in pode_enviar_com_dedupe
+        keys := pgcanary_private.dedupe_keys(scope, at, 60);
+        new_key := keys[1];
         SELECT m.id INTO other FROM public.outbound_messages AS m
          WHERE m.id <> message_id AND m.status NOT IN ('failed', 'cancelled')
-           AND (m.status <> 'sent' OR m.created_at > now() - interval '60 minutes')
-           AND m.dedupe_key = ANY (ARRAY[new_key, left(encode(sha256(convert_to(
-                   scope || to_char((now() - interval '60 minutes') AT TIME ZONE 'UTC', 'YYYYMMDDHH24'), 'UTF8')), 'hex'), 32)]);
+           AND (m.status <> 'sent' OR m.created_at > at - interval '60 minutes')
+           AND m.dedupe_key = ANY (keys);
         IF other IS NOT NULL THEN
             RAISE EXCEPTION 'requeueing % would repeat message % of the same client, method and template', message_id, other
                 USING ERRCODE = 'PC032', HINT = 'Resolve this one as sent or failed: the newer message stands for it.';
