@@ -17,15 +17,18 @@ SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 ------------------------------------------------------------------------------------------
 -- PII. A phone number is kept only as telefone_prefix: its first 4 digits. Four digits are
 -- the country and area code of an E.164 Brazilian number ("+55 11 9...." -> "5511"): enough
--- to see the region of a problem, while each prefix is shared by millions of lines. A
--- national-format number ("(11) 98765-4321") keeps "1198", still ~10^7 candidates.
+-- to see the region of a problem, while each prefix is shared by millions of lines. The
+-- digits are the canonical ones (functions/phone.sql), so every spelling of a number gives
+-- one prefix ("(11) 98765-4321" and "+55 11 98765-4321" both "5511"); a value that is not
+-- one phone number keeps the first 4 digits it has.
 CREATE OR REPLACE FUNCTION pgcanary_private.phone_prefix(phone text)
 RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT nullif(left(regexp_replace(split_part(phone, '@', 1), '[^0-9]', '', 'g'), 4), '') $$;
+AS $$ SELECT nullif(left(coalesce(pgcanary_private.phone_e164(phone),
+                                  regexp_replace(split_part(phone, '@', 1), '[^0-9]', '', 'g')), 4), '') $$;
 COMMENT ON FUNCTION pgcanary_private.phone_prefix(text) IS
-    'The first 4 digits of a phone number (country + area code of an E.164 Brazilian number); NULL when it has no digits.';
+    'The first 4 digits of a phone number''s canonical E.164 form (country + area code of a Brazilian number); NULL when it has no digits.';
 
 -- Walks a JSON value; `phone` is true under a phone key, where every string or number leaf
 -- is a phone. Rules (docs/events.md, "No PII"):

@@ -102,7 +102,7 @@ $$;
 --   * after the phone's lock, one statement reads its rules and its newest hits, and the
 --     windows are judged from that one index scan (see
 --     pgcanary_private.rate_limit_check, which uses the same algorithm: change both together);
---   * the phone normalisation of pgcanary_private.normalize_phone is written out here.
+--   * the phone is read once, by pgcanary_private.phone_e164 (functions/phone.sql).
 --
 -- SECURITY INVOKER like every RPC: the HMAC key is read through pgcanary_private.keyed_hash,
 -- the one SECURITY DEFINER reader of the owner-only key table. Inlining the key read (this
@@ -122,7 +122,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     now_at      timestamptz := clock_timestamp();
-    digits      text := regexp_replace(telefone, '[[:space:]().-]', '', 'g');
+    digits      text := pgcanary_private.phone_e164(telefone);  -- the one phone identity (functions/phone.sql)
     bypass      boolean := check_outbound_guardrails.bypass_reason IS NOT NULL;
     paused_v    jsonb;
     campaigns_v jsonb;
@@ -147,12 +147,11 @@ BEGIN
         RAISE EXCEPTION 'cliente_id is required'
             USING ERRCODE = 'PC003', HINT = 'Every send names its client: opt-out is per client.';
     END IF;
-    IF digits IS NULL OR digits !~ '^\+?[0-9]{10,15}$' THEN
+    IF digits IS NULL THEN
         RAISE EXCEPTION 'invalid phone number: %', coalesce('"' || left(telefone, 4) || '..." (' || length(telefone) || ' characters)', 'null')
             USING ERRCODE = 'PC020',
-                  HINT = 'Pass the number in international form, 10 to 15 digits, e.g. 5511999990000 or +55 11 99999-0000.';
+                  HINT = 'Pass one number in international form, 10 to 15 digits, e.g. 5511999990000, +55 11 99999-0000 or a WhatsApp JID.';
     END IF;
-    digits := ltrim(digits, '+');
     IF bypass AND btrim(check_outbound_guardrails.bypass_reason) = '' THEN
         RAISE EXCEPTION 'bypass_reason is empty'
             USING ERRCODE = 'PC023', HINT = 'A bypass needs a reason that an auditor can read, e.g. ''medico pediu retorno urgente''; pass NULL for no bypass.';

@@ -9,27 +9,27 @@ SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 
 ------------------------------------------------------------------------------------------
 -- Normalisation: the same person must hit the same counter however the number is
--- formatted, or "+55 (11) 99999-9999" and "5511999999999" would get 20 sends each.
--- Formatting characters go; what is left must be 10 to 15 digits (E.164 without "+").
--- check_outbound_guardrails repeats these lines inline (hot path); change both together.
+-- written, or "+55 (11) 99999-9999", "5511999999999" and "11999999999@s.whatsapp.net" would
+-- get 20 sends each. The one definition is pgcanary_private.phone_e164 (functions/phone.sql);
+-- this is its raising form.
 CREATE OR REPLACE FUNCTION pgcanary_private.normalize_phone(telefone text)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    digits text := regexp_replace(telefone, '[[:space:]().-]', '', 'g');
+    digits text := pgcanary_private.phone_e164(telefone);
 BEGIN
-    IF digits IS NULL OR digits !~ '^\+?[0-9]{10,15}$' THEN
+    IF digits IS NULL THEN
         RAISE EXCEPTION 'invalid phone number: %', coalesce('"' || left(telefone, 4) || '..." (' || length(telefone) || ' characters)', 'null')
             USING ERRCODE = 'PC020',
-                  HINT = 'Pass the number in international form, 10 to 15 digits, e.g. 5511999990000 or +55 11 99999-0000.';
+                  HINT = 'Pass one number in international form, 10 to 15 digits, e.g. 5511999990000, +55 11 99999-0000 or a WhatsApp JID.';
     END IF;
-    RETURN ltrim(digits, '+');
+    RETURN digits;
 END
 $$;
 COMMENT ON FUNCTION pgcanary_private.normalize_phone(text) IS
-    'Phone number as 10-15 digits without formatting; raises PC020 for NULL or anything else. The error shows only the first 4 characters (no PII in logs).';
+    'Canonical phone (phone_e164) or PC020 for NULL or anything that is not one phone number. The error shows only the first 4 characters (no PII in logs).';
 
 -- HMAC-SHA256 (RFC 2104) with the pads precomputed at migration time. SECURITY DEFINER
 -- because the key table is readable by its owner only: service_role gets hashes, never the

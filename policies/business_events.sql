@@ -37,4 +37,4 @@ CREATE POLICY "pgcanary_writer reads back what it appends" ON public.business_ev
 -- Explicit: a hardened project may have revoked USAGE on public from PUBLIC.
 GRANT USAGE ON SCHEMA public, pgcanary_private TO pgcanary_writer;
 GRANT EXECUTE ON FUNCTION pgcanary_private.validate_event(text, jsonb), pgcanary_private.scrub_pii_walk(jsonb, boolean),
-    pgcanary_private.phone_prefix(text) TO pgcanary_writer;
+    pgcanary_private.phone_prefix(text), pgcanary_private.phone_e164(text) TO pgcanary_writer;

@@ -245,7 +245,7 @@ select is(public.emit_events('[]'), '{}'::uuid[], 'an empty batch is fine and wr
 select is(pgcanary_private.scrub_pii('{"telefone": "+55 (11) 98765-4321", "channel": "whatsapp"}'),
           '{"channel": "whatsapp", "telefone_prefix": "5511"}', 'telefone key: only its first 4 digits remain, as telefone_prefix');
 select is(pgcanary_private.scrub_pii('{"phone": 5511987654321}'), '{"telefone_prefix": "5511"}', 'a phone stored as a JSON number');
-select is(pgcanary_private.scrub_pii('{"Telefone": "11987654321"}'), '{"telefone_prefix": "1198"}', 'key case does not matter');
+select is(pgcanary_private.scrub_pii('{"Telefone": "11987654321"}'), '{"telefone_prefix": "5511"}', 'key case does not matter (a national number gets its country code: one phone identity)');
 select is(pgcanary_private.scrub_pii('{"phoneNumber": "+5511987654321"}'), '{"telefone_prefix": "5511"}', 'camelCase keys are phone keys');
 select is(pgcanary_private.scrub_pii('{"telefone_prefix": "5511987654321"}'), '{"telefone_prefix": "5511"}',
           'a full number passed as telefone_prefix is cut too');
@@ -257,7 +257,7 @@ select is(pgcanary_private.scrub_pii('{"remoteJid": "5511987654321@s.whatsapp.ne
 select is(pgcanary_private.scrub_pii('{"from": "5511987654321@c.us", "x": 1}'), '{"x": 1, "telefone_prefix": "5511"}',
           'a JID under any key is a phone');
 select is(pgcanary_private.scrub_pii('{"cliente": {"celular": "(11) 98765-4321", "nome_len": 5}}'),
-          '{"cliente": {"nome_len": 5, "telefone_prefix": "1198"}}', 'nested objects are scrubbed');
+          '{"cliente": {"nome_len": 5, "telefone_prefix": "5511"}}', 'nested objects are scrubbed');
 select is(pgcanary_private.scrub_pii('{"a": {"b": {"c": ["x", "+55 11 98765-4321"]}}}'), '{"a": {"b": {"c": ["x", "5511"]}}}',
           'a phone inside an array, three levels down, becomes its prefix');
 select is(pgcanary_private.scrub_pii('{"telefones": ["+5511987654321", "+5521987654321"]}'), '{"telefones": ["5511", "5521"]}',
@@ -316,7 +316,7 @@ select is((select count(*) from public.business_events where event_props::text l
 select is((select array_agg(event_props ->> 'telefone_prefix' order by event_props ->> 'function')
            from public.business_events where event_type = 'outbound_fallback'), array['5511', '5511'],
           'emit_event and emit_events store telefone_prefix');
-select is((select event_props #>> '{cliente,telefone_prefix}' from public.business_events where source = 'guardrails'), '1198',
+select is((select event_props #>> '{cliente,telefone_prefix}' from public.business_events where source = 'guardrails'), '5511',
           'record_event scrubs nested props');
 update public.business_events set event_props = '{"telefone": "+55 11 98765-4321"}' where event_type = 'opt_out';
 select is((select event_props from public.business_events where event_type = 'opt_out'), '{"telefone_prefix": "5511"}',

@@ -242,8 +242,8 @@ select throws_ok($$ select check_outbound_guardrails('a0000000-0000-4000-8000-00
                  'PC020', null, 'a phone with letters raises PC020');
 select throws_ok($$ select check_outbound_guardrails('a0000000-0000-4000-8000-000000000001', '123456789', 'followup') $$,
                  'PC020', null, 'a phone of 9 digits raises PC020');
-select throws_ok($$ select check_outbound_guardrails('a0000000-0000-4000-8000-000000000001', '5511999990000@s.whatsapp.net', 'followup') $$,
-                 'PC020', null, 'a WhatsApp JID instead of a number raises PC020');
+select throws_ok($$ select check_outbound_guardrails('a0000000-0000-4000-8000-000000000001', '120363025246125486@g.us', 'followup') $$,
+                 'PC020', null, 'a WhatsApp group JID (not one phone) raises PC020');
 select throws_ok($$ select check_outbound_guardrails('a0000000-0000-4000-8000-000000000001', '5511900000001', 'newsletter') $$,
                  'PC021', 'unknown outbound method: "newsletter"', 'an unknown method raises PC021 naming it');
 select throws_ok($$ select check_outbound_guardrails('a0000000-0000-4000-8000-000000000001', '5511900000001', null) $$,
