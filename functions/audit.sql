@@ -34,7 +34,8 @@ BEGIN
     FOREACH t IN ARRAY ARRAY['feature_flags', 'feature_flag_audit', 'opt_outs', 'opt_out_audit', 'rate_limit_rules',
                              'rollout_plans', 'rollout_steps', 'rollout_prerequisites', 'rollout_history', 'incidents',
                              'outbound_methods', 'outbound_channels', 'outbound_message_audit', 'alert_outbox',
-                             'business_event_types', 'external_handoffs', 'circuit_breakers', 'safety_audit'] LOOP
+                             'business_event_types', 'external_handoffs', 'circuit_breakers', 'safety_audit',
+                             'phone_opt_outs'] LOOP
         EXECUTE format('CREATE OR REPLACE TRIGGER refuse_truncate BEFORE TRUNCATE ON public.%I '
                        'FOR EACH STATEMENT EXECUTE FUNCTION pgcanary_private.refuse_truncate()', t);
     END LOOP;
@@ -144,7 +145,8 @@ DECLARE
 BEGIN
     -- Config and governance state: every row change.
     FOREACH t IN ARRAY ARRAY['rate_limit_rules', 'rollout_plans', 'rollout_steps', 'rollout_prerequisites', 'incidents',
-                             'outbound_methods', 'outbound_channels', 'business_event_types', 'external_handoffs'] LOOP
+                             'outbound_methods', 'outbound_channels', 'business_event_types', 'external_handoffs',
+                             'phone_opt_outs'] LOOP
         EXECUTE format('CREATE OR REPLACE TRIGGER safety_audit AFTER INSERT OR UPDATE OR DELETE ON public.%I '
                        'FOR EACH ROW EXECUTE FUNCTION pgcanary_private.safety_audit_row()', t);
     END LOOP;
@@ -222,6 +224,28 @@ BEGIN
     RETURN NULL;
 END
 $$;
+-- Phone opt-outs are keyed by this key's hashes (db/0015): a new key would lift every one of
+-- them without a trace, so the key cannot change or go while one is in force.
+CREATE OR REPLACE FUNCTION pgcanary_private.hash_keys_guard()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF OLD.key_name = 'rate_limit' AND (TG_OP = 'DELETE' OR OLD.secret IS DISTINCT FROM NEW.secret
+                                        OR OLD.inner_pad IS DISTINCT FROM NEW.inner_pad OR OLD.outer_pad IS DISTINCT FROM NEW.outer_pad)
+       AND EXISTS (SELECT 1 FROM public.phone_opt_outs AS p WHERE p.opted_out) THEN
+        RAISE EXCEPTION 'the rate-limit key cannot be rotated or removed while phones are opted out'
+            USING ERRCODE = 'PC065',
+                  DETAIL = 'phone_opt_outs is keyed by this key''s hashes: a new key would lift every phone opt-out.',
+                  HINT = 'Keep the key. Client opt-outs (opt_outs) do not depend on it; phone opt-outs do (docs/phone.md).';
+    END IF;
+    RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+CREATE OR REPLACE TRIGGER hash_keys_guard
+    BEFORE UPDATE OR DELETE ON pgcanary_private.hash_keys
+    FOR EACH ROW EXECUTE FUNCTION pgcanary_private.hash_keys_guard();
 CREATE OR REPLACE TRIGGER hash_keys_audit
     AFTER INSERT OR UPDATE OR DELETE ON pgcanary_private.hash_keys
     FOR EACH ROW EXECUTE FUNCTION pgcanary_private.hash_keys_audit();

@@ -157,13 +157,15 @@ BEGIN
             USING ERRCODE = 'PC023', HINT = 'A bypass needs a reason that an auditor can read, e.g. ''medico pediu retorno urgente''; pass NULL for no bypass.';
     END IF;
 
+    -- The phone's one keyed hash: its rate-limit counter and its phone opt-out.
+    hit_key := pgcanary_private.keyed_hash('phone:' || digits);
     SELECT (SELECT f.value FROM public.feature_flags AS f WHERE f.flag_key = 'pausar_julia'),
            -- Only a campaign needs the campaigns flag (a CASE evaluates its subquery on demand).
            CASE WHEN check_outbound_guardrails.method = 'campaign'
                 THEN (SELECT f.value FROM public.feature_flags AS f WHERE f.flag_key = 'campaigns') END,
            om.method IS NOT NULL, om.hours_from, om.hours_to, om.weekdays, om.hours_tz,
            EXISTS (SELECT 1 FROM public.outbound_channels AS oc WHERE oc.channel = check_outbound_guardrails.channel),
-           EXISTS (SELECT 1 FROM public.opt_outs AS o WHERE o.cliente_id = check_outbound_guardrails.cliente_id AND o.opted_out)
+           pgcanary_private.is_opted_out(check_outbound_guardrails.cliente_id, hit_key)
       INTO paused_v, campaigns_v, method_ok, hours_from, hours_to, weekdays, hours_tz, channel_ok, is_opted_out
       FROM (SELECT) AS one
       LEFT JOIN public.outbound_methods AS om ON om.method = check_outbound_guardrails.method;
@@ -203,9 +205,10 @@ BEGIN
                     USING ERRCODE = 'PC029',
                           HINT = 'Call it in a READ COMMITTED (the default) or SERIALIZABLE transaction: a repeatable-read snapshot misses hits committed while it waited and would over-admit.';
             END IF;
-            hit_key := pgcanary_private.keyed_hash('phone:' || digits);
             -- The lock and the read are two statements (see pgcanary_private.rate_limit_check
-            -- for why); the lock is held to commit, with the hit.
+            -- for why); the lock is held to commit, with the hit. opt_out(telefone => ...)
+            -- takes the same lock, and the opt-out is read again after it: a send that
+            -- waited here while its client or its phone opted out is not admitted.
             PERFORM pg_advisory_xact_lock(1885562721, ('x' || encode(substr(hit_key, 1, 4), 'hex'))::bit(32)::integer);
             now_at := clock_timestamp();  -- after the wait: windows end at the moment of admission
             -- The phone's rules and its newest hits, as many as the largest limit, in one
@@ -213,12 +216,15 @@ BEGIN
             SELECT rules.windows, rules.maxima,
                    ARRAY(SELECT h.hit_at FROM public.rate_limit_hits AS h
                           WHERE h.key_hash = hit_key AND h.hit_at > now_at - rules.longest
-                          ORDER BY h.hit_at DESC LIMIT rules.most)
-              INTO windows, maxima, recent
+                          ORDER BY h.hit_at DESC LIMIT rules.most),
+                   pgcanary_private.is_opted_out(check_outbound_guardrails.cliente_id, hit_key)
+              INTO windows, maxima, recent, is_opted_out
               FROM (SELECT array_agg(r.window_size) AS windows, array_agg(r.max_hits) AS maxima,
                            max(r.window_size) AS longest, max(r.max_hits) AS most
                       FROM public.rate_limit_rules AS r WHERE r.scope = 'phone') AS rules;
-            IF windows IS NOT NULL THEN
+            IF is_opted_out THEN
+                reason := 'opted_out';
+            ELSIF windows IS NOT NULL THEN
                 FOR i IN 1 .. array_length(windows, 1) LOOP
                     IF maxima[i] = 0 OR recent[maxima[i]] > now_at - windows[i] THEN
                         IF bypass THEN bypassed := bypassed || 'rate_limited'::text;
@@ -299,21 +305,67 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION public.opt_out(cliente_id uuid, source text)
+-- Opted out: the client, or the phone (whichever client record uses it). One definition,
+-- read by check_outbound_guardrails before and again after the phone's lock. plpgsql, not
+-- SQL: a SQL function called inside a statement is planned again on every call (bench/README.md),
+-- a plpgsql one keeps its plan for the session.
+CREATE OR REPLACE FUNCTION pgcanary_private.is_opted_out(cliente_id uuid, phone_key bytea)
+RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM public.opt_outs AS o WHERE o.cliente_id = is_opted_out.cliente_id AND o.opted_out)
+        OR EXISTS (SELECT 1 FROM public.phone_opt_outs AS p WHERE p.phone_key = is_opted_out.phone_key AND p.opted_out);
+END
+$$;
+
+-- The phone's row, written with the owner's rights: service_role reads phone_opt_outs and
+-- changes it only through opt_out / opt_in, which hash the number themselves. Takes the
+-- phone's lock (the guardrail's, see check_outbound_guardrails), so a send admitted while
+-- this waits commits before the opt-out, and any later one sees it. True when it changed.
+CREATE OR REPLACE FUNCTION pgcanary_private.set_phone_opt_out(telefone text, opted_out boolean, cliente_id uuid, source text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    key bytea := pgcanary_private.keyed_hash('phone:' || pgcanary_private.normalize_phone(telefone));
+BEGIN
+    PERFORM pg_advisory_xact_lock(1885562721, ('x' || encode(substr(key, 1, 4), 'hex'))::bit(32)::integer);
+    INSERT INTO public.phone_opt_outs AS p (phone_key, opted_out, cliente_id, source, changed_at, changed_by)
+    VALUES (key, set_phone_opt_out.opted_out, set_phone_opt_out.cliente_id, btrim(set_phone_opt_out.source), now(),
+            pgcanary_private.current_actor())
+    ON CONFLICT (phone_key) DO UPDATE
+       SET opted_out = EXCLUDED.opted_out, cliente_id = EXCLUDED.cliente_id, source = EXCLUDED.source,
+           changed_at = EXCLUDED.changed_at, changed_by = EXCLUDED.changed_by
+     WHERE p.opted_out IS DISTINCT FROM EXCLUDED.opted_out;
+    RETURN FOUND;
+END
+$$;
+
+-- telefone (optional, any spelling): the phone is opted out too, for every client record
+-- that uses it. The WhatsApp "SAIR" webhook knows the phone: pass it.
+DROP FUNCTION IF EXISTS public.opt_out(uuid, text);  -- before telefone; no overloads (DESIGN.md)
+CREATE OR REPLACE FUNCTION public.opt_out(cliente_id uuid, source text, telefone text DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     changed boolean;
+    phone_changed boolean := false;
 BEGIN
     PERFORM pgcanary_private.require_opt_args(opt_out.cliente_id, opt_out.source);
+    IF opt_out.telefone IS NOT NULL THEN
+        phone_changed := pgcanary_private.set_phone_opt_out(opt_out.telefone, true, opt_out.cliente_id, opt_out.source);
+    END IF;
     INSERT INTO public.opt_outs AS o (cliente_id, opted_out, source, changed_at, changed_by)
     VALUES (opt_out.cliente_id, true, btrim(opt_out.source), now(), pgcanary_private.current_actor())
     ON CONFLICT ON CONSTRAINT opt_outs_pkey DO UPDATE
        SET opted_out = true, source = EXCLUDED.source, changed_at = EXCLUDED.changed_at, changed_by = EXCLUDED.changed_by
      WHERE NOT o.opted_out;
-    changed := FOUND;
+    changed := FOUND OR phone_changed;
     IF changed THEN
         PERFORM pgcanary_private.record_event('opt_out', opt_out.cliente_id, NULL,
                                               jsonb_build_object('source', btrim(opt_out.source)), 'guardrails');
@@ -321,22 +373,27 @@ BEGIN
     RETURN changed;
 END
 $$;
-COMMENT ON FUNCTION public.opt_out(uuid, text) IS
-    'Opts a client out of every outbound message (never bypassable). True when the client was not opted out before; audited in opt_out_audit.';
+COMMENT ON FUNCTION public.opt_out(uuid, text, text) IS
+    'Opts a client out of every outbound message (never bypassable), and with telefone (any spelling) the phone too, for every client record using it. True when something was not opted out before; audited in opt_out_audit and safety_audit.';
 
-CREATE OR REPLACE FUNCTION public.opt_in(cliente_id uuid, source text)
+DROP FUNCTION IF EXISTS public.opt_in(uuid, text);
+CREATE OR REPLACE FUNCTION public.opt_in(cliente_id uuid, source text, telefone text DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     changed boolean;
+    phone_changed boolean := false;
 BEGIN
     PERFORM pgcanary_private.require_opt_args(opt_in.cliente_id, opt_in.source);
+    IF opt_in.telefone IS NOT NULL THEN
+        phone_changed := pgcanary_private.set_phone_opt_out(opt_in.telefone, false, opt_in.cliente_id, opt_in.source);
+    END IF;
     UPDATE public.opt_outs AS o
        SET opted_out = false, source = btrim(opt_in.source), changed_at = now(), changed_by = pgcanary_private.current_actor()
      WHERE o.cliente_id = opt_in.cliente_id AND o.opted_out;
-    changed := FOUND;
+    changed := FOUND OR phone_changed;
     IF changed THEN
         PERFORM pgcanary_private.record_event('opt_in', opt_in.cliente_id, NULL,
                                               jsonb_build_object('source', btrim(opt_in.source)), 'guardrails');
@@ -344,8 +401,8 @@ BEGIN
     RETURN changed;
 END
 $$;
-COMMENT ON FUNCTION public.opt_in(uuid, text) IS
-    'Undoes opt_out: the client may receive messages again. True when the client was opted out; audited in opt_out_audit.';
+COMMENT ON FUNCTION public.opt_in(uuid, text, text) IS
+    'Undoes opt_out: the client may receive messages again; with telefone the phone too (a phone opted out stays so until opt_in names it). True when something was opted out; audited.';
 
 -- SECURITY DEFINER so opt_out_audit stays append-only: service_role reads it, writes nothing.
 CREATE OR REPLACE FUNCTION pgcanary_private.opt_outs_audit()
@@ -446,6 +503,6 @@ COMMENT ON FUNCTION public.toggle_campanhas(text, text) IS
 
 SELECT pgcanary_private.expose_rpc(ARRAY[
     'public.check_outbound_guardrails(uuid, text, text, text, uuid, uuid, text)',
-    'public.opt_out(uuid, text)', 'public.opt_in(uuid, text)',
+    'public.opt_out(uuid, text, text)', 'public.opt_in(uuid, text, text)',
     'public.pausar_julia(text)', 'public.retomar_julia(text)', 'public.toggle_campanhas(text, text)'
 ]::regprocedure[]);

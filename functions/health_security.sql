@@ -113,7 +113,7 @@ AS $$
     SELECT t, g FROM unnest(ARRAY['rate_limit_rules', 'rollout_plans', 'rollout_steps', 'rollout_prerequisites', 'incidents',
                                   'outbound_methods', 'outbound_channels', 'business_event_types', 'external_handoffs',
                                   'circuit_breakers', 'feature_flag_audit', 'opt_out_audit', 'outbound_message_audit',
-                                  'rollout_history']) AS t,
+                                  'rollout_history', 'phone_opt_outs']) AS t,
                   unnest(ARRAY['safety_audit', 'refuse_truncate', 'safety_replica_session']) AS g
     UNION ALL
     SELECT t, g FROM unnest(ARRAY['feature_flags', 'opt_outs', 'alert_outbox']) AS t,
@@ -124,7 +124,7 @@ AS $$
     SELECT t, 'trail_rows' FROM unnest(ARRAY['feature_flag_audit', 'opt_out_audit', 'outbound_message_audit',
                                              'rollout_history', 'safety_audit']) AS t
     UNION ALL
-    SELECT 'pgcanary_private.hash_keys', g FROM unnest(ARRAY['hash_keys_audit', 'refuse_truncate', 'safety_replica_session']) AS g
+    SELECT 'pgcanary_private.hash_keys', g FROM unnest(ARRAY['hash_keys_audit', 'hash_keys_guard', 'refuse_truncate', 'safety_replica_session']) AS g
     ) AS x (table_name, trigger_name)
 $$;
 

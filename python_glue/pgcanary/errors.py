@@ -226,7 +226,12 @@ class RetentionUnderFloor(PgCanaryError):
     sqlstate = "PC064"
 
 
-BY_SQLSTATE.update({cls.sqlstate: cls for cls in (TruncateRefused, SeedFlagKey, OptOutKeyChange, TrailAppendOnly, RetentionUnderFloor)})
+class PhoneKeyInUse(PgCanaryError):
+    sqlstate = "PC065"
+
+
+BY_SQLSTATE.update({cls.sqlstate: cls for cls in (TruncateRefused, SeedFlagKey, OptOutKeyChange, TrailAppendOnly, RetentionUnderFloor,
+                                                  PhoneKeyInUse)})
 
 
 # Operator commands (PC080-PC089; docs/errors.md, docs/operator.md).

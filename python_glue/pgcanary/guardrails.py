@@ -33,12 +33,15 @@ def check_outbound_guardrails(cliente_id: UUID | str, telefone: str, method: str
         "bypass_reason": (bypass_reason, "text")}, conn=conn)
 
 
-def opt_out(cliente_id: UUID | str, source: str, *, conn: Conn = None) -> bool:
-    return rpc("opt_out", {"cliente_id": (_uuid(cliente_id), "uuid"), "source": (source, "text")}, conn=conn)
+def opt_out(cliente_id: UUID | str, source: str, telefone: str | None = None, *, conn: Conn = None) -> bool:
+    """With telefone (any spelling) the phone is opted out too, for every client record using it."""
+    return rpc("opt_out", {"cliente_id": (_uuid(cliente_id), "uuid"), "source": (source, "text"),
+                           "telefone": (telefone, "text")}, conn=conn)
 
 
-def opt_in(cliente_id: UUID | str, source: str, *, conn: Conn = None) -> bool:
-    return rpc("opt_in", {"cliente_id": (_uuid(cliente_id), "uuid"), "source": (source, "text")}, conn=conn)
+def opt_in(cliente_id: UUID | str, source: str, telefone: str | None = None, *, conn: Conn = None) -> bool:
+    return rpc("opt_in", {"cliente_id": (_uuid(cliente_id), "uuid"), "source": (source, "text"),
+                          "telefone": (telefone, "text")}, conn=conn)
 
 
 def pausar_julia(reason: str, *, conn: Conn = None) -> dict[str, Any]:

@@ -4,6 +4,8 @@ library (Google's libphonenumber) on generated spellings, and the paths that key
 from __future__ import annotations
 
 import random
+import threading
+import time
 import uuid
 
 import phonenumbers
@@ -117,3 +119,72 @@ def test_one_phone_in_many_spellings_shares_one_rate_limit(fresh_database):
         prefixes = c.execute("select array_agg(distinct event_props ->> 'telefone_prefix') from business_events"
                              " where event_type = 'outbound_blocked'").fetchone()[0]
         assert prefixes == ["5511"]
+
+
+def test_a_phone_opt_out_holds_for_every_client_and_spelling(database_url):
+    phone = f"+55 11 9{random.randint(6000, 9999)}-{random.randint(1000, 9999)}"
+    asker, other = uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(database_url, autocommit=True) as c:
+        assert c.execute("select opt_out(cliente_id => %s, source => 'whatsapp_keyword', telefone => %s)",
+                         (asker, phone)).fetchone()[0] is True
+        digits = "55" + "".join(ch for ch in phone if ch.isdigit())[2:]
+        for spelling in (phone, digits, f"{digits}@s.whatsapp.net", "(11) " + phone[7:]):
+            answer = c.execute("select check_outbound_guardrails(cliente_id => %s, telefone => %s, method => 'followup')",
+                               (other, spelling)).fetchone()[0]
+            assert (answer["allowed"], answer["block_reason"], answer["disposition"]) == (False, "opted_out", "cancel"), spelling
+        # A bypass does not reach past it; the number is nowhere in the table.
+        answer = c.execute("select check_outbound_guardrails(cliente_id => %s, telefone => %s, method => 'followup', "
+                           "bypass_reason => 'medico pediu')", (other, phone)).fetchone()[0]
+        assert answer["block_reason"] == "opted_out"
+        stored = c.execute("select row_to_json(p)::text from phone_opt_outs p where cliente_id = %s", (asker,)).fetchone()[0]
+        assert digits[4:] not in stored
+        # opt_in of the client alone keeps the phone out; naming the phone lets it back in.
+        c.execute("select opt_in(cliente_id => %s, source => 'slack')", (asker,))
+        assert c.execute("select check_outbound_guardrails(cliente_id => %s, telefone => %s, method => 'followup')",
+                         (other, phone)).fetchone()[0]["block_reason"] == "opted_out"
+        assert c.execute("select opt_in(cliente_id => %s, source => 'slack', telefone => %s)", (asker, digits)).fetchone()[0] is True
+        assert c.execute("select check_outbound_guardrails(cliente_id => %s, telefone => %s, method => 'followup')",
+                         (other, phone)).fetchone()[0]["allowed"] is True
+
+
+def _wait_for_advisory_lock(watcher, pid):
+    for _ in range(500):
+        if watcher.execute("select wait_event from pg_stat_activity where pid = %s", (pid,)).fetchone()[0] == "advisory":
+            return
+        time.sleep(0.01)
+    raise AssertionError("the send never waited on the phone's lock")
+
+
+@pytest.mark.parametrize("by_phone", [False, True], ids=["client_opt_out", "phone_opt_out"])
+def test_a_send_waiting_on_the_phone_lock_sees_an_opt_out_made_meanwhile(database_url, by_phone):
+    """The review's race: the send read the opt-out before it waited on the phone's lock."""
+    phone = f"55119{random.randint(60000000, 99999999)}"
+    first_client, waiting_client = uuid.uuid4(), uuid.uuid4()
+    check = "select check_outbound_guardrails(cliente_id => %s, telefone => %s, method => 'followup')"
+    with psycopg.connect(database_url, autocommit=True) as watcher, psycopg.connect(database_url) as first, \
+            psycopg.connect(database_url) as waiting, psycopg.connect(database_url, autocommit=True) as operator:
+        assert first.execute(check, (first_client, phone)).fetchone()[0]["allowed"] is True  # holds the phone's lock
+        answer = {}
+        racer = threading.Thread(target=lambda: answer.setdefault("r", waiting.execute(check, (waiting_client, phone)).fetchone()[0]))
+        racer.start()
+        _wait_for_advisory_lock(watcher, waiting.info.backend_pid)
+        if by_phone:
+            # opt_out with the phone queues on the same lock; it is done once `first` commits.
+            done = threading.Thread(target=lambda: operator.execute(
+                "select opt_out(cliente_id => %s, source => 'whatsapp_keyword', telefone => %s)", (uuid.uuid4(), phone)))
+            done.start()
+            time.sleep(0.3)
+            first.commit()
+            racer.join(10)
+            waiting.commit()
+            done.join(10)
+            # The waiting send was first in the lock's queue, so it went before the opt-out;
+            # the next one after the opt-out is refused.
+            late = operator.execute(check, (waiting_client, phone)).fetchone()[0]
+            assert late["block_reason"] == "opted_out"
+        else:
+            operator.execute("select opt_out(cliente_id => %s, source => 'whatsapp_keyword')", (waiting_client,))
+            first.commit()
+            racer.join(10)
+            waiting.commit()
+            assert answer["r"]["allowed"] is False and answer["r"]["block_reason"] == "opted_out", answer["r"]

@@ -3,7 +3,7 @@
 -- opt-out to another client; a rename of any other flag is audited as old key ended, new key
 -- begun. As the owner and as service_role through the PostgREST-style call; nothing changed.
 begin;
-select plan(44);
+select plan(46);
 
 create function pg_temp.flags() returns text language sql as
 $$ select string_agg(flag_key || '=' || value::text, ',' order by flag_key) from public.feature_flags $$;
@@ -140,6 +140,11 @@ select is(array(select e.table_name || '.' || e.trigger_name from pgcanary_priva
           'every audit and refusal trigger fires ALWAYS after migrate');
 -- A rate-limit key rotation is on record, with a fingerprint and never the key (issue 14).
 select throws_ok($$truncate pgcanary_private.hash_keys$$, 'PC060', null, 'TRUNCATE hash_keys raises PC060');
+select opt_out('c0000000-0000-4000-8000-0000000000b1', 'audit test', '+55 11 97777-0001') \g /dev/null
+select throws_ok($$update pgcanary_private.hash_keys set secret = decode(repeat('cd', 32), 'hex') where key_name = 'rate_limit'$$,
+                 'PC065', null, 'the rate-limit key cannot be rotated while a phone is opted out (its opt-out is keyed by it)');
+select throws_ok($$delete from pgcanary_private.hash_keys where key_name = 'rate_limit'$$, 'PC065', null, 'nor deleted');
+update phone_opt_outs set opted_out = false where opted_out;  -- no phone opt-out in force: the key may rotate
 select max(audit_id) as hk0 from safety_audit \gset
 update pgcanary_private.hash_keys set secret = decode(repeat('ab', 32), 'hex') where key_name = 'rate_limit';
 select is((select actor || ' ' || operation || ' ' || (new_row ->> 'fingerprint') from safety_audit where audit_id > :hk0 and table_name = 'hash_keys'),
