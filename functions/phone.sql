@@ -29,20 +29,26 @@ BEGIN
     IF phone IS NULL OR length(phone) > 200 THEN
         RETURN NULL;
     END IF;
-    s := lower(btrim(translate(phone,
-            '０１２３４５６７８９٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹०१२३४५६७८९' || chr(160) || chr(8239),
-            '0123456789012345678901234567890123456789  ')));
-    s := regexp_replace(s, '^(tel:|sms:|whatsapp:|callto:)', '');
-    s := regexp_replace(s, '^(https?://)?(www\.)?(wa\.me/|(api|web)\.whatsapp\.com/send/?\?(.*&)?phone=)', '');
-    IF strpos(s, '@') > 0 THEN
-        s := split_part(split_part(s, '@', 1), ':', 1);  -- JID: the number before the device and server
+    IF phone ~ '^\+?[0-9]+$' THEN
+        -- Already digits (what most callers pass): the spelling rules below would not change it.
+        intl := left(phone, 1) = '+';
+        d := ltrim(phone, '+');
+    ELSE
+        s := lower(btrim(translate(phone,
+                '０１２３４５６７８９٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹०१२३४५६७८९' || chr(160) || chr(8239),
+                '0123456789012345678901234567890123456789  ')));
+        s := regexp_replace(s, '^(tel:|sms:|whatsapp:|callto:)', '');
+        s := regexp_replace(s, '^(https?://)?(www\.)?(wa\.me/|(api|web)\.whatsapp\.com/send/?\?(.*&)?phone=)', '');
+        IF strpos(s, '@') > 0 THEN
+            s := split_part(split_part(s, '@', 1), ':', 1);  -- JID: the number before the device and server
+        END IF;
+        s := split_part(split_part(s, '?', 1), '&', 1);
+        IF s !~ '^\+?[0-9(][0-9 ().\-/]*$' THEN
+            RETURN NULL;
+        END IF;
+        intl := left(s, 1) = '+';
+        d := regexp_replace(s, '[^0-9]', '', 'g');
     END IF;
-    s := split_part(split_part(s, '?', 1), '&', 1);
-    IF s !~ '^\+?[0-9(][0-9 ().\-/]*$' THEN
-        RETURN NULL;
-    END IF;
-    intl := left(s, 1) = '+';
-    d := regexp_replace(s, '[^0-9]', '', 'g');
     IF NOT intl AND left(d, 2) = '00' THEN
         d := substr(d, 3);
         intl := true;
