@@ -16,7 +16,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF name IS NULL OR btrim(name) = '' OR length(name) > 100 THEN
-        RAISE EXCEPTION 'circuit name must be 1 to 100 characters, got %', coalesce(quote_literal(name), 'null')
+        RAISE EXCEPTION 'circuit name must be 1 to 100 characters, got %', coalesce(quote_literal(pgcanary_private.excerpt(name)), 'null')
             USING ERRCODE = 'PC033', HINT = 'The worker''s breaker is named after its channel, for example ''whatsapp''.';
     END IF;
 END

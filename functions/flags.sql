@@ -444,7 +444,7 @@ DECLARE
 BEGIN
     SELECT f.value, f.safe_enabled INTO v, safe FROM public.feature_flags AS f WHERE f.flag_key = get_rollout_status.flag_key;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'flag "%" does not exist', get_rollout_status.flag_key
+        RAISE EXCEPTION 'flag "%" does not exist', pgcanary_private.excerpt(get_rollout_status.flag_key)
             USING ERRCODE = 'PC002', HINT = 'List flags with: SELECT flag_key FROM feature_flags;';
     END IF;
     -- Evaluated without a client: percentage, phase and validity are the flag's own.
@@ -506,7 +506,7 @@ BEGIN
     PERFORM pgcanary_private.lock_flag_writes();
     SELECT f.value INTO v FROM public.feature_flags AS f WHERE f.flag_key = flag_for_update.flag_key FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'flag "%" does not exist', flag_for_update.flag_key
+        RAISE EXCEPTION 'flag "%" does not exist', pgcanary_private.excerpt(flag_for_update.flag_key)
             USING ERRCODE = 'PC002', HINT = 'List flags with: SELECT flag_key FROM feature_flags;';
     END IF;
     RETURN v;

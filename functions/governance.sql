@@ -86,7 +86,7 @@ DECLARE
 BEGIN
     SELECT p.* INTO plan FROM public.rollout_plans AS p WHERE p.flag_key = require_plan.flag_key;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'flag "%" has no rollout plan', require_plan.flag_key
+        RAISE EXCEPTION 'flag "%" has no rollout plan', pgcanary_private.excerpt(require_plan.flag_key)
             USING ERRCODE = 'PC041',
                   HINT = 'Planned flags: SELECT flag_key FROM rollout_plans; add a plan with INSERT INTO rollout_plans / rollout_steps (docs/governance.md).';
     END IF;
@@ -404,12 +404,12 @@ BEGIN
         RAISE EXCEPTION 'an incident needs a title' USING ERRCODE = 'PC047', HINT = 'Say what happened, without client data.';
     END IF;
     IF jsonb_typeof(coalesce(open_incident.details, '{}')) <> 'object' THEN
-        RAISE EXCEPTION 'incident details must be a JSON object, got %', open_incident.details
+        RAISE EXCEPTION 'incident details must be a JSON object, got %', pgcanary_private.excerpt(open_incident.details::text)
             USING ERRCODE = 'PC047', HINT = 'For example {"slo": "outbound_to_opted_out", "value": 1}.';
     END IF;
     IF open_incident.flag_key IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM public.feature_flags AS f WHERE f.flag_key = open_incident.flag_key) THEN
-        RAISE EXCEPTION 'flag "%" does not exist', open_incident.flag_key
+        RAISE EXCEPTION 'flag "%" does not exist', pgcanary_private.excerpt(open_incident.flag_key)
             USING ERRCODE = 'PC002', HINT = 'Leave flag_key null for an incident that blocks every rollout.';
     END IF;
     INSERT INTO public.incidents (severity, title, flag_key, details, opened_by)

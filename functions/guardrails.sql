@@ -170,11 +170,11 @@ BEGIN
       FROM (SELECT) AS one
       LEFT JOIN public.outbound_methods AS om ON om.method = check_outbound_guardrails.method;
     IF NOT method_ok THEN
-        RAISE EXCEPTION 'unknown outbound method: %', coalesce('"' || check_outbound_guardrails.method || '"', 'null')
+        RAISE EXCEPTION 'unknown outbound method: %', coalesce('"' || pgcanary_private.excerpt(check_outbound_guardrails.method) || '"', 'null')
             USING ERRCODE = 'PC021', HINT = 'Methods are the rows of outbound_methods: SELECT method FROM outbound_methods;';
     END IF;
     IF NOT channel_ok THEN
-        RAISE EXCEPTION 'unknown outbound channel: %', coalesce('"' || check_outbound_guardrails.channel || '"', 'null')
+        RAISE EXCEPTION 'unknown outbound channel: %', coalesce('"' || pgcanary_private.excerpt(check_outbound_guardrails.channel) || '"', 'null')
             USING ERRCODE = 'PC022', HINT = 'Channels are the rows of outbound_channels: SELECT channel FROM outbound_channels;';
     END IF;
 
@@ -474,7 +474,7 @@ DECLARE
     enabled boolean;
 BEGIN
     IF acao IS NULL OR acao NOT IN ('on', 'off', 'status') THEN
-        RAISE EXCEPTION 'toggle_campanhas: unknown acao %', coalesce('"' || acao || '"', 'null')
+        RAISE EXCEPTION 'toggle_campanhas: unknown acao %', coalesce('"' || pgcanary_private.excerpt(acao) || '"', 'null')
             USING ERRCODE = 'PC024', HINT = 'acao is on, off or status.';
     END IF;
     IF acao = 'status' THEN

@@ -23,7 +23,7 @@ DECLARE
     pct_key text;
 BEGIN
     IF acao IS NULL OR acao NOT IN ('on', 'off', 'status') THEN
-        RAISE EXCEPTION 'toggle_ponte_externa: unknown acao %', coalesce('"' || acao || '"', 'null')
+        RAISE EXCEPTION 'toggle_ponte_externa: unknown acao %', coalesce('"' || pgcanary_private.excerpt(acao) || '"', 'null')
             USING ERRCODE = 'PC024', HINT = 'acao is status, on (optionally with pct 0..100) or off.';
     END IF;
     IF pct IS NOT NULL AND acao <> 'on' THEN

@@ -44,7 +44,7 @@ AS $$
 BEGIN
     IF cliente_id IS NULL OR method IS NULL OR at IS NULL THEN
         RAISE EXCEPTION 'gerar_dedupe_key needs cliente_id, method and at, got %, %, %',
-                        coalesce(cliente_id::text, 'null'), coalesce(quote_literal(method), 'null'), coalesce(at::text, 'null')
+                        coalesce(cliente_id::text, 'null'), coalesce(quote_literal(pgcanary_private.excerpt(method)), 'null'), coalesce(at::text, 'null')
             USING ERRCODE = 'PC030', HINT = 'For example gerar_dedupe_key(cliente_id => ''<uuid>'', method => ''campaign'', template_ref => ''vaga-123'').';
     END IF;
     RETURN (pgcanary_private.dedupe_keys(
@@ -85,7 +85,7 @@ BEGIN
         RAISE EXCEPTION 'cliente_id is required' USING ERRCODE = 'PC030', HINT = 'Pass the client''s UUID.';
     END IF;
     IF method IS NULL OR method !~ '^[a-z][a-z0-9_]{0,39}$' THEN
-        RAISE EXCEPTION 'method must be a lowercase name such as campaign, followup or reply, got %', coalesce(quote_literal(method), 'null')
+        RAISE EXCEPTION 'method must be a lowercase name such as campaign, followup or reply, got %', coalesce(quote_literal(pgcanary_private.excerpt(method)), 'null')
             USING ERRCODE = 'PC030', HINT = 'Letters, digits and underscores, starting with a letter, at most 40.';
     END IF;
     IF dedupe_minutes IS NULL OR dedupe_minutes NOT BETWEEN 1 AND 10080 THEN
@@ -145,8 +145,8 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF worker_id IS NULL OR btrim(worker_id) = '' OR length(worker_id) > 200 THEN
-        RAISE EXCEPTION 'worker_id must be 1 to 200 characters, got %', coalesce(quote_literal(worker_id), 'null')
+    IF worker_id IS NULL OR btrim(worker_id) = '' OR length(worker_id) > 200 OR worker_id ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'worker_id must be 1 to 200 printable characters, got %', coalesce(quote_literal(pgcanary_private.excerpt(worker_id)), 'null')
             USING ERRCODE = 'PC030', HINT = 'Name the worker, for example its host and pid: ''web-1:4242''.';
     END IF;
     IF batch_size IS NULL OR batch_size NOT BETWEEN 1 AND 1000 THEN
@@ -339,7 +339,7 @@ DECLARE
 BEGIN
     SELECT m.status INTO current_status FROM public.outbound_messages AS m WHERE m.dedupe_key = outbox_refuse.dedupe_key;
     IF current_status IS NULL THEN
-        RAISE EXCEPTION 'no outbound message has dedupe_key %', coalesce(quote_literal(dedupe_key), 'null')
+        RAISE EXCEPTION 'no outbound message has dedupe_key %', coalesce(quote_literal(pgcanary_private.excerpt(dedupe_key)), 'null')
             USING ERRCODE = 'PC031', HINT = 'Use the dedupe_key returned by pode_enviar_com_dedupe or outbox_claim.';
     END IF;
     RAISE EXCEPTION 'outbound message % is %: it cannot become %', dedupe_key, current_status, wanted
@@ -394,11 +394,11 @@ DECLARE
     msg record;
 BEGIN
     IF error IS NULL OR btrim(error) = '' THEN
-        RAISE EXCEPTION 'marcar_falha(%): error is required', coalesce(quote_literal(dedupe_key), 'null')
+        RAISE EXCEPTION 'marcar_falha(%): error is required', coalesce(quote_literal(pgcanary_private.excerpt(dedupe_key)), 'null')
             USING ERRCODE = 'PC030', HINT = 'Say what failed without personal data, for example ''HTTP 400'' or ''connect timeout''.';
     END IF;
     IF retryable IS NULL THEN
-        RAISE EXCEPTION 'marcar_falha(%): retryable must be true or false', coalesce(quote_literal(dedupe_key), 'null')
+        RAISE EXCEPTION 'marcar_falha(%): retryable must be true or false', coalesce(quote_literal(pgcanary_private.excerpt(dedupe_key)), 'null')
             USING ERRCODE = 'PC030', HINT = 'true only when the provider surely did not process the request (docs/outbox.md).';
     END IF;
     UPDATE public.outbound_messages AS m
@@ -438,7 +438,7 @@ DECLARE
     msg record;
 BEGIN
     IF error IS NULL OR btrim(error) = '' THEN
-        RAISE EXCEPTION 'outbox_mark_unknown(%): error is required', coalesce(quote_literal(dedupe_key), 'null')
+        RAISE EXCEPTION 'outbox_mark_unknown(%): error is required', coalesce(quote_literal(pgcanary_private.excerpt(dedupe_key)), 'null')
             USING ERRCODE = 'PC030', HINT = 'Say what happened without personal data, for example ''read timeout'' or ''HTTP 502''.';
     END IF;
     UPDATE public.outbound_messages AS m
@@ -509,7 +509,7 @@ DECLARE
     result         public.outbound_messages;
 BEGIN
     IF resolution IS NULL OR resolution NOT IN ('sent', 'failed', 'requeue') THEN
-        RAISE EXCEPTION 'resolution must be sent, failed or requeue, got %', coalesce(quote_literal(resolution), 'null')
+        RAISE EXCEPTION 'resolution must be sent, failed or requeue, got %', coalesce(quote_literal(pgcanary_private.excerpt(resolution)), 'null')
             USING ERRCODE = 'PC030', HINT = 'sent: the provider has it; failed: it never arrived; requeue: send it again (only when sure it never arrived).';
     END IF;
     IF reason IS NULL OR btrim(reason) = '' THEN

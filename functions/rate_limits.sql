@@ -158,7 +158,7 @@ DECLARE
     retry    numeric;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM public.rate_limit_rules AS r WHERE r.scope = rate_limit_hit.scope) THEN
-        RAISE EXCEPTION 'unknown rate-limit scope: %', coalesce('"' || rate_limit_hit.scope || '"', 'null')
+        RAISE EXCEPTION 'unknown rate-limit scope: %', coalesce('"' || pgcanary_private.excerpt(rate_limit_hit.scope) || '"', 'null')
             USING ERRCODE = 'PC028', HINT = 'Scopes are the rows of rate_limit_rules: SELECT DISTINCT scope FROM rate_limit_rules;';
     END IF;
     hit_key := pgcanary_private.keyed_hash(
