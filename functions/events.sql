@@ -34,10 +34,29 @@ COMMENT ON FUNCTION pgcanary_private.phone_prefix(text) IS
 -- is a phone. Rules (docs/events.md, "No PII"):
 --   * a key named like a phone (telefone, phone, celular, whatsapp, wa_id, ...) holding a
 --     string or number is removed and its prefix stored as telefone_prefix;
---   * any other string or integer that looks like a full phone number (10-15 digits, only
---     phone punctuation, optional +, optional WhatsApp JID suffix) is treated the same;
+--   * any other string or integer that is one whole phone number (is_phone_value: any
+--     spelling phone_e164 reads, or 10-15 digits with phone punctuation) is treated the same;
+--   * any other string, and every key, is free text: scrub_text (functions/pii.sql) turns the
+--     numbers inside it into their prefix ("ligou do 11 98765-4321" -> "ligou do 5511…");
 --   * nested objects get their own telefone_prefix; in arrays a phone becomes its prefix;
 --   * when several phones share an object, the first in jsonb key order gives the prefix.
+CREATE OR REPLACE FUNCTION pgcanary_private.is_phone_value(value jsonb)
+RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN CASE jsonb_typeof(value)
+        WHEN 'string' THEN pgcanary_private.phone_e164(value #>> '{}') IS NOT NULL
+                           OR ((value #>> '{}') ~ '^\s*\+?[0-9 ().-]{10,}(@[A-Za-z0-9.]+)?\s*$'
+                               AND length(regexp_replace(split_part(value #>> '{}', '@', 1), '[^0-9]', '', 'g')) BETWEEN 10 AND 15)
+        WHEN 'number' THEN value::text ~ '^[0-9]{10,15}$'
+        ELSE false END;
+END
+$$;
+COMMENT ON FUNCTION pgcanary_private.is_phone_value(jsonb) IS
+    'True when a JSON string or number is one whole phone number (any spelling phone_e164 reads, or 10-15 digits with phone punctuation).';
+
 CREATE OR REPLACE FUNCTION pgcanary_private.scrub_pii_walk(value jsonb, phone boolean)
 RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
@@ -50,16 +69,15 @@ DECLARE
     k      text;
     v      jsonb;
     t      text;
-    p      text;
     prefix text;
     result jsonb;
 BEGIN
     t := jsonb_typeof(value);
     IF t IN ('string', 'number') THEN
-        IF phone OR (t = 'string' AND (value #>> '{}') ~ '^\s*\+?[0-9 ().-]{10,}(@[A-Za-z0-9.]+)?\s*$'
-                                  AND length(regexp_replace(split_part(value #>> '{}', '@', 1), '[^0-9]', '', 'g')) BETWEEN 10 AND 15)
-                 OR (t = 'number' AND value::text ~ '^[0-9]{10,15}$') THEN
+        IF phone OR pgcanary_private.is_phone_value(value) THEN
             RETURN to_jsonb(coalesce(pgcanary_private.phone_prefix(value #>> '{}'), ''));
+        ELSIF t = 'string' THEN
+            RETURN to_jsonb(pgcanary_private.scrub_text(value #>> '{}'));  -- a number inside free text
         END IF;
         RETURN value;
     ELSIF t = 'array' THEN
@@ -71,17 +89,13 @@ BEGIN
     result := '{}';
     FOR k, v IN SELECT e.key, e.value FROM jsonb_each(value) AS e LOOP
         t := jsonb_typeof(v);
-        IF t IN ('object', 'array') THEN
-            result := result || jsonb_build_object(k, pgcanary_private.scrub_pii_walk(v, phone OR lower(k) = ANY (phone_keys)));
-        ELSIF t IN ('string', 'number') THEN
-            p := pgcanary_private.scrub_pii_walk(v, phone OR lower(k) = ANY (phone_keys)) #>> '{}';
-            IF p IS DISTINCT FROM v #>> '{}' OR lower(k) = ANY (phone_keys) THEN
-                prefix := coalesce(prefix, nullif(p, ''));  -- a phone: dropped, its prefix kept
-            ELSE
-                result := result || jsonb_build_object(k, v);
-            END IF;
+        IF t IN ('string', 'number') AND (phone OR lower(k) = ANY (phone_keys) OR pgcanary_private.is_phone_value(v)) THEN
+            -- a phone: dropped, its prefix kept
+            prefix := coalesce(prefix, nullif(pgcanary_private.scrub_pii_walk(v, true) #>> '{}', ''));
         ELSE
-            result := result || jsonb_build_object(k, v);
+            -- keys are free text too: {"5511987654321": ...} keeps no number
+            result := result || jsonb_build_object(pgcanary_private.scrub_text(k),
+                                                   pgcanary_private.scrub_pii_walk(v, phone OR lower(k) = ANY (phone_keys)));
         END IF;
     END LOOP;
     IF prefix IS NOT NULL THEN
@@ -96,7 +110,8 @@ $$;
 -- Clean means
 --   * no top-level key is a phone key, except a "telefone_prefix" already cut to 1-4 digits
 --     (the guardrail's outbound_blocked events carry one);
---   * in the text form: no run of 10+ phone characters (every phone-looking value is one),
+--   * in the text form: no run of 8+ phone characters, ASCII or the Unicode digits
+--     phone_e164 reads (every phone-looking value, and every number in free text, is one),
 --     no letter that lower() turns into a different a-z letter (so that every key compared
 --     above was already lower case, as the walk compares them): A-Z, and U+0130 and U+212A,
 --     which glibc lowers to i and k; and no nested object or array (the key test sees one
@@ -105,16 +120,21 @@ $$;
 -- feeds every key of the walk, in both cases, to this function.
 -- Why not one regex over the text (the previous form): PG's regex engine took ~17 us per
 -- row for the stem alternation with a lookahead; this takes under 1.
--- The writer functions below (record_event, emit_event, emit_events) repeat this expression
--- on their `props` inside their INSERT: a call here from there costs ~30 us (the function is
--- planned again on every call). tests/sql/events.test.sql checks that each holds this body.
+-- plpgsql, not sql: a SET search_path sql function is planned again on every call (~30 us,
+-- which is why the writers once held copies of this body); plpgsql keeps the plan for the
+-- session, so the writers call scrub_pii and the rule is written once.
 CREATE OR REPLACE FUNCTION pgcanary_private.props_pii_free(event_props jsonb)
 RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-AS $$SELECT NOT $1 ?| '{telefone,telefone_cliente,telefone_medico,phone,phone_number,phonenumber,celular,whatsapp,whatsapp_number,wa_id,msisdn,mobile,fone,tel,remote_jid,remotejid,numero_telefone}'::text[]
-   AND coalesce($1 ->> 'telefone_prefix' ~ '^[0-9]{1,4}$' AND jsonb_typeof($1 -> 'telefone_prefix') = 'string', NOT $1 ? 'telefone_prefix')
-   AND $1::text !~ '[0-9][0-9 ().+-]{8,}[0-9]|[A-Z\u0130\u212A]|.[[{]'$$;
+AS $$
+BEGIN
+    RETURN NOT event_props ?| '{telefone,telefone_cliente,telefone_medico,phone,phone_number,phonenumber,celular,whatsapp,whatsapp_number,wa_id,msisdn,mobile,fone,tel,remote_jid,remotejid,numero_telefone}'::text[]
+       AND coalesce(event_props ->> 'telefone_prefix' ~ '^[0-9]{1,4}$' AND jsonb_typeof(event_props -> 'telefone_prefix') = 'string',
+                    NOT event_props ? 'telefone_prefix')
+       AND event_props::text !~ '[0-9\uFF10-\uFF19\u0660-\u0669\u06F0-\u06F9\u0966-\u096F][0-9\uFF10-\uFF19\u0660-\u0669\u06F0-\u06F9\u0966-\u096F ().+\u00A0\u202F-]{6,}[0-9\uFF10-\uFF19\u0660-\u0669\u06F0-\u06F9\u0966-\u096F]|[A-Z\u0130\u212A]|.[[{]';
+END
+$$;
 COMMENT ON FUNCTION pgcanary_private.props_pii_free(jsonb) IS
     'True when scrub_pii would return these props unchanged (a fast superset test: false sends them to the walk).';
 
@@ -127,6 +147,7 @@ BEGIN
     IF pgcanary_private.props_pii_free(event_props) THEN
         RETURN event_props;
     END IF;
+    PERFORM pgcanary_private.check_json_depth(event_props, 'event_props');
     RETURN pgcanary_private.scrub_pii_walk(event_props, false);
 END
 $$;
@@ -204,6 +225,10 @@ BEGIN
     IF NOT coalesce(char_length(NEW.source) BETWEEN 1 AND 63, false) THEN
         RAISE EXCEPTION 'source must be 1 to 63 characters, got %', coalesce(char_length(NEW.source) || ' characters', 'null')
             USING ERRCODE = 'PC011', HINT = 'Name the writer: backend, trigger, sql, or a capability such as guardrails.';
+    END IF;
+    IF pgcanary_private.scrub_text(NEW.source) <> NEW.source THEN
+        RAISE EXCEPTION 'business_events.source holds what looks like a phone number: %', pgcanary_private.excerpt(pgcanary_private.scrub_text(NEW.source))
+            USING ERRCODE = 'PC071', HINT = 'Name the writer: backend, trigger, sql, or a capability such as guardrails.';
     END IF;
     IF jsonb_typeof(NEW.event_props) IS DISTINCT FROM 'object' OR pg_column_size(NEW.event_props) > 8192
        OR NOT EXISTS (SELECT FROM public.business_event_types AS t WHERE t.event_type = NEW.event_type) THEN
@@ -328,7 +353,6 @@ SELECT pgcanary_private.refresh_event_gate();
 --   * The INSERT takes the type from the registry, so an unknown type, props that are not an
 --     object or over the limit write nothing; validate_event then says which rule was broken
 --     (one set of messages).
---   * props_pii_free's body is written out on `props` (see there why); a test checks each copy.
 --   * Rows carry the moment they were written (clock_timestamp()), not the start of the
 --     caller's transaction: a row is never older than its insert, so it never needs the late
 --     path of the trigger function (count_late_event, note_health_late).
@@ -348,10 +372,7 @@ DECLARE
 BEGIN
     INSERT INTO public.business_events (ts, event_type, cliente_id, conversation_id, event_props, source)
     SELECT clock_timestamp(), t.event_type, record_event.cliente_id, record_event.conversation_id,
-           CASE WHEN NOT props ?| '{telefone,telefone_cliente,telefone_medico,phone,phone_number,phonenumber,celular,whatsapp,whatsapp_number,wa_id,msisdn,mobile,fone,tel,remote_jid,remotejid,numero_telefone}'::text[]
-                       AND coalesce(props ->> 'telefone_prefix' ~ '^[0-9]{1,4}$' AND jsonb_typeof(props -> 'telefone_prefix') = 'string', NOT props ? 'telefone_prefix')
-                       AND props::text !~ '[0-9][0-9 ().+-]{8,}[0-9]|[A-Z\u0130\u212A]|.[[{]'
-                THEN props ELSE pgcanary_private.scrub_pii_walk(props, false) END,
+           pgcanary_private.scrub_pii(props),
            src
       FROM public.business_event_types AS t
      WHERE t.event_type = record_event.event_type
@@ -384,10 +405,7 @@ DECLARE
 BEGIN
     INSERT INTO public.business_events (ts, event_type, cliente_id, conversation_id, event_props, source)
     SELECT clock_timestamp(), t.event_type, emit_event.cliente_id, emit_event.conversation_id,
-           CASE WHEN NOT props ?| '{telefone,telefone_cliente,telefone_medico,phone,phone_number,phonenumber,celular,whatsapp,whatsapp_number,wa_id,msisdn,mobile,fone,tel,remote_jid,remotejid,numero_telefone}'::text[]
-                       AND coalesce(props ->> 'telefone_prefix' ~ '^[0-9]{1,4}$' AND jsonb_typeof(props -> 'telefone_prefix') = 'string', NOT props ? 'telefone_prefix')
-                       AND props::text !~ '[0-9][0-9 ().+-]{8,}[0-9]|[A-Z\u0130\u212A]|.[[{]'
-                THEN props ELSE pgcanary_private.scrub_pii_walk(props, false) END,
+           pgcanary_private.scrub_pii(props),
            'backend'
       FROM public.business_event_types AS t
       LEFT JOIN pgcanary_private.business_event_gate AS g ON g.cohort = 'business_events'
@@ -475,10 +493,7 @@ BEGIN
         ), written AS (
             INSERT INTO public.business_events (event_id, ts, event_type, cliente_id, conversation_id, event_props, source)
             SELECT w.event_id, clock_timestamp(), w.event_type, w.cliente_id, w.conversation_id,
-                   CASE WHEN NOT props ?| '{telefone,telefone_cliente,telefone_medico,phone,phone_number,phonenumber,celular,whatsapp,whatsapp_number,wa_id,msisdn,mobile,fone,tel,remote_jid,remotejid,numero_telefone}'::text[]
-                               AND coalesce(props ->> 'telefone_prefix' ~ '^[0-9]{1,4}$' AND jsonb_typeof(props -> 'telefone_prefix') = 'string', NOT props ? 'telefone_prefix')
-                               AND props::text !~ '[0-9][0-9 ().+-]{8,}[0-9]|[A-Z\u0130\u212A]|.[[{]'
-                        THEN props ELSE pgcanary_private.scrub_pii_walk(props, false) END,
+                   pgcanary_private.scrub_pii(props),
                    'backend'
             FROM gated AS w WHERE w.event_id IS NOT NULL
             ORDER BY w.ord

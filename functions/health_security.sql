@@ -124,6 +124,8 @@ AS $$
     SELECT t, 'trail_rows' FROM unnest(ARRAY['feature_flag_audit', 'opt_out_audit', 'outbound_message_audit',
                                              'rollout_history', 'safety_audit']) AS t
     UNION ALL
+    SELECT c.table_name, 'scrub_text' FROM pgcanary_private.text_columns() AS c  -- functions/pii.sql
+    UNION ALL
     SELECT 'pgcanary_private.hash_keys', g FROM unnest(ARRAY['hash_keys_audit', 'hash_keys_guard', 'refuse_truncate', 'safety_replica_session']) AS g
     ) AS x (table_name, trigger_name)
 $$;

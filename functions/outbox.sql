@@ -407,7 +407,7 @@ BEGIN
            next_attempt_at = CASE WHEN retryable AND m.status <> 'unknown' AND m.attempts < 3
                                   THEN now() + make_interval(secs => 30 * power(2, greatest(m.attempts - 1, 0)) * (0.8 + 0.4 * random()))
                                   ELSE m.next_attempt_at END,
-           error = left(marcar_falha.error, 1000), lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+           error = marcar_falha.error, lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
      WHERE m.dedupe_key = marcar_falha.dedupe_key AND m.status IN ('queued', 'sending', 'unknown')
     RETURNING m.status, m.cliente_id, m.conversation_id, m.method, m.attempts INTO msg;
     IF FOUND THEN
@@ -442,7 +442,7 @@ BEGIN
             USING ERRCODE = 'PC030', HINT = 'Say what happened without personal data, for example ''read timeout'' or ''HTTP 502''.';
     END IF;
     UPDATE public.outbound_messages AS m
-       SET status = 'unknown', error = left(outbox_mark_unknown.error, 1000), lease_expires_at = NULL, updated_at = now()
+       SET status = 'unknown', error = outbox_mark_unknown.error, lease_expires_at = NULL, updated_at = now()
      WHERE m.dedupe_key = outbox_mark_unknown.dedupe_key AND m.status = 'sending'
     RETURNING m.cliente_id, m.conversation_id, m.method, m.attempts INTO msg;
     IF FOUND THEN

@@ -234,6 +234,22 @@ BY_SQLSTATE.update({cls.sqlstate: cls for cls in (TruncateRefused, SeedFlagKey, 
                                                   PhoneKeyInUse)})
 
 
+# Input hygiene (PC070-PC079; docs/errors.md, docs/pii.md).
+class ValueTooLarge(PgCanaryError):
+    sqlstate = "PC070"
+
+
+class PhoneInKey(PgCanaryError):
+    sqlstate = "PC071"
+
+
+class ValueTooDeep(PgCanaryError):
+    sqlstate = "PC072"
+
+
+BY_SQLSTATE.update({cls.sqlstate: cls for cls in (ValueTooLarge, PhoneInKey, ValueTooDeep)})
+
+
 # Operator commands (PC080-PC089; docs/errors.md, docs/operator.md).
 class NoOnOffState(PgCanaryError):
     sqlstate = "PC080"
