@@ -156,6 +156,11 @@ BEGIN
         RAISE EXCEPTION 'bypass_reason is empty'
             USING ERRCODE = 'PC023', HINT = 'A bypass needs a reason that an auditor can read, e.g. ''medico pediu retorno urgente''; pass NULL for no bypass.';
     END IF;
+    IF char_length(check_outbound_guardrails.bypass_reason) > 1000 THEN
+        -- The same limit as every stored reason (functions/pii.sql); it lands in event props.
+        RAISE EXCEPTION 'bypass_reason: % characters, the limit is 1000', char_length(check_outbound_guardrails.bypass_reason)
+            USING ERRCODE = 'PC070', HINT = 'Shorten it; put long evidence in a document and link it.';
+    END IF;
 
     -- The phone's one keyed hash: its rate-limit counter and its phone opt-out.
     hit_key := pgcanary_private.keyed_hash('phone:' || digits);

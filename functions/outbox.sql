@@ -88,6 +88,12 @@ BEGIN
         RAISE EXCEPTION 'method must be a lowercase name such as campaign, followup or reply, got %', coalesce(quote_literal(pgcanary_private.excerpt(method)), 'null')
             USING ERRCODE = 'PC030', HINT = 'Letters, digits and underscores, starting with a letter, at most 40.';
     END IF;
+    -- A misspelled method would be queued and then cancelled by the guardrail at send time:
+    -- refused here, while the caller is still there to fix it.
+    IF NOT EXISTS (SELECT FROM public.outbound_methods AS m WHERE m.method = pode_enviar_com_dedupe.method) THEN
+        RAISE EXCEPTION 'unknown outbound method: %', quote_literal(pgcanary_private.excerpt(method))
+            USING ERRCODE = 'PC021', HINT = 'Use a method of outbound_methods (reply, followup, campaign, handoff) or register it there first.';
+    END IF;
     IF dedupe_minutes IS NULL OR dedupe_minutes NOT BETWEEN 1 AND 10080 THEN
         RAISE EXCEPTION 'dedupe_minutes must be from 1 to 10080 (a week), got %', coalesce(dedupe_minutes::text, 'null')
             USING ERRCODE = 'PC030', HINT = 'The default window is 60 minutes.';

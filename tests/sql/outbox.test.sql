@@ -3,7 +3,7 @@
 -- events, metrics, bad input (nothing changed), the RPC contract as PostgREST calls it.
 -- Concurrency, workers and faults: tests/py/test_outbox*.py, tests/py/test_worker*.py.
 begin;
-select plan(108);
+select plan(109);
 
 delete from outbound_messages;
 create temp table ids (name text primary key, id uuid);
@@ -122,6 +122,8 @@ delete from outbound_messages where dedupe_key in ('raw-sent-1', 'raw-cancel-1')
 create temp table before_bad as select id, status, attempts from outbound_messages;
 select throws_ok($$ select pode_enviar_com_dedupe(null, 'campaign') $$, 'PC030', null, 'a null client is refused');
 select throws_ok($$ select pode_enviar_com_dedupe(pg_temp.id('gil'), 'Campaign!') $$, 'PC030', null, 'a malformed method is refused');
+select throws_ok($$ select pode_enviar_com_dedupe(pg_temp.id('gil'), 'campaing') $$, 'PC021', 'unknown outbound method: ''campaing''',
+                 'a misspelled method is refused with PC021 (it would be queued, then cancelled at send time)');
 select throws_ok($$ select pode_enviar_com_dedupe(pg_temp.id('gil'), 'campaign', null, '{"number": "123", "text": "x"}') $$,
                  'PC030', null, 'a payload with a short number is refused');
 select throws_ok($$ select pode_enviar_com_dedupe(pg_temp.id('gil'), 'campaign', null, '{"number": "5511999990000", "text": " "}') $$,

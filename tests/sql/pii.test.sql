@@ -2,7 +2,7 @@
 -- docs/pii.md, invariant 6): scrub_text itself, then each kind of column through its RPC, a
 -- raw UPDATE, and service_role the PostgREST way; over a limit our SQLSTATE and nothing changed.
 begin;
-select plan(49);
+select plan(51);
 
 -- scrub_text: every spelling of a whole number becomes its prefix; ids, dates and small
 -- numbers stay.
@@ -52,6 +52,10 @@ select is((select value from feature_flags where flag_key = 'pii_teste'), :'cana
 select is((select count(*) from feature_flag_audit), :audit0::bigint, 'and no audit row was written');
 select throws_ok(format($$select opt_out(gen_random_uuid(), %L)$$, repeat('y', 201)), 'PC070', null, 'a 201-character opt-out source raises PC070');
 select throws_ok(format($$select open_incident('P3', %L)$$, repeat('t', 201)), 'PC070', null, 'a 201-character incident title raises PC070');
+select count(*) as events0 from business_events \gset
+select throws_ok(format($$select check_outbound_guardrails(gen_random_uuid(), '5511900000009', 'followup', bypass_reason => %L)$$, repeat('r', 1001)),
+                 'PC070', 'bypass_reason: 1001 characters, the limit is 1000', 'a 1001-character bypass_reason raises PC070');
+select is((select count(*) from business_events), :events0::bigint, 'and records nothing');
 
 -- Incidents: title, details (JSON: depth and size), a raw UPDATE.
 select (open_incident('P2', 'cliente 5511987654321 reclamou', null, '{"nota": "ligou do +55 11 98765-4321", "telefone": "11987654321"}') ->> 'incident_id')::bigint as inc \gset
