@@ -173,9 +173,12 @@ def test_unknown_outcomes_are_not_resent_by_the_next_run(db):
 
 def test_a_guardrail_error_cancels_the_message_instead_of_stopping_the_worker(db):
     with psycopg.connect(db, autocommit=True) as conn, FakeProvider() as fake:
-        # 'newsletter' is a well-formed method the outbox accepts but the guardrail does not know.
+        # A method registered at enqueue time and removed before the send: the guardrail no longer
+        # knows it (PC021 at send time). Enqueue itself refuses an unknown method.
+        conn.execute("insert into outbound_methods (method, description) values ('newsletter', 'test')")
         assert outbox.pode_enviar_com_dedupe(uuid.uuid4(), "newsletter", None,
                                              {"number": "5511999990000", "text": "x"}, conn=conn)["pode_enviar"]
+        conn.execute("delete from outbound_methods where method = 'newsletter'")
         enqueue(conn, 2)
         stats = Worker(settings(db, fake)).run()
         ended = conn.execute("select block_reason from outbound_messages where status = 'cancelled'").fetchall()
