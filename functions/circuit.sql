@@ -70,7 +70,7 @@ BEGIN
         PERFORM pgcanary_private.check_circuit_name(name);
     END IF;
     IF success IS NULL THEN
-        RAISE EXCEPTION 'circuit_record(%): success must be true or false, got null', name
+        RAISE EXCEPTION 'circuit_record(%): success must be true or false, got null', pgcanary_private.excerpt(name)
             USING ERRCODE = 'PC033', HINT = 'Pass success => true after a good response, false after a provider failure.';
     END IF;
     IF success THEN

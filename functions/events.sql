@@ -170,9 +170,9 @@ BEGIN
     END IF;
     PERFORM FROM public.business_event_types AS t WHERE t.event_type = validate_event.event_type;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown event type "%"', left(event_type, 80)
+        RAISE EXCEPTION 'unknown event type "%"', pgcanary_private.excerpt(event_type)
             USING ERRCODE = 'PC010',
-                  HINT = format('Register it first: SELECT register_event_type(%L, ''<category>'', ''<what it means>''); list the known types with SELECT event_type FROM business_event_types;', left(event_type, 80));
+                  HINT = format('Register it first: SELECT register_event_type(%L, ''<category>'', ''<what it means>''); list the known types with SELECT event_type FROM business_event_types;', pgcanary_private.excerpt(event_type));
     END IF;
     IF event_props IS NULL THEN
         RETURN;  -- absent props are {}
@@ -465,9 +465,9 @@ BEGIN
     ORDER BY x.ord
     LIMIT 1;
     IF bad.problem = 'unknown' THEN
-        RAISE EXCEPTION 'events[%]: unknown event type "%"', bad.ord, left(bad.event_type, 80)
+        RAISE EXCEPTION 'events[%]: unknown event type "%"', bad.ord, pgcanary_private.excerpt(bad.event_type)
             USING ERRCODE = 'PC010',
-                  HINT = format('Register it first: SELECT register_event_type(%L, ''<category>'', ''<what it means>'');', left(bad.event_type, 80));
+                  HINT = format('Register it first: SELECT register_event_type(%L, ''<category>'', ''<what it means>'');', pgcanary_private.excerpt(bad.event_type));
     ELSIF bad.problem = 'too large' THEN
         RAISE EXCEPTION 'events[%]: event_props over the 8192-byte limit', bad.ord
             USING ERRCODE = 'PC012', HINT = 'Events carry small facts (ids, reasons, counters); keep payloads and message texts out of them.';
@@ -530,11 +530,11 @@ DECLARE
     existed boolean;
 BEGIN
     IF event_type IS NULL OR event_type !~ '^[a-z][a-z0-9_]{0,62}$' THEN
-        RAISE EXCEPTION 'event type "%" is not a valid name', coalesce(left(event_type, 80), 'NULL')
+        RAISE EXCEPTION 'event type "%" is not a valid name', coalesce(pgcanary_private.excerpt(event_type), 'NULL')
             USING ERRCODE = 'PC011', HINT = 'Lowercase snake_case, starting with a letter, at most 63 characters: outbound_sent, offer_made.';
     END IF;
     IF category IS NULL OR category !~ '^[a-z][a-z0-9_]{0,62}$' THEN
-        RAISE EXCEPTION 'category "%" is not a valid name', coalesce(left(category, 80), 'NULL')
+        RAISE EXCEPTION 'category "%" is not a valid name', coalesce(pgcanary_private.excerpt(category), 'NULL')
             USING ERRCODE = 'PC011', HINT = 'Lowercase snake_case such as guardrail, outbox, handoff, consent, funnel, ops.';
     END IF;
     IF coalesce(btrim(description), '') = '' THEN

@@ -247,34 +247,34 @@ DECLARE
     id      uuid;
 BEGIN
     IF value IS NULL THEN
-        RAISE EXCEPTION 'flag "%": value must not be null', flag_key
+        RAISE EXCEPTION 'flag "%": value must not be null', pgcanary_private.excerpt(flag_key)
             USING ERRCODE = 'PC001', HINT = 'Write a JSON value, for example ''false'' or ''{"enabled": false}''.';
     END IF;
     IF NOT (known OR (jsonb_typeof(value) = 'object' AND value ?| ARRAY['percentage', 'canary_pct', 'force_on', 'salt'])) THEN
         RETURN value;
     END IF;
     IF jsonb_typeof(value) <> 'object' THEN
-        RAISE EXCEPTION 'flag "%" is a canary flag: its value must be a JSON object, got %', flag_key, value
+        RAISE EXCEPTION 'flag "%" is a canary flag: its value must be a JSON object, got %', pgcanary_private.excerpt(flag_key), pgcanary_private.excerpt(value::text)
             USING ERRCODE = 'PC001', HINT = example;
     END IF;
     IF jsonb_typeof(value -> 'enabled') IS DISTINCT FROM 'boolean' THEN
-        RAISE EXCEPTION 'flag "%": "enabled" must be true or false, got %', flag_key, coalesce((value -> 'enabled')::text, 'nothing')
+        RAISE EXCEPTION 'flag "%": "enabled" must be true or false, got %', pgcanary_private.excerpt(flag_key), coalesce(pgcanary_private.excerpt((value -> 'enabled')::text), 'nothing')
             USING ERRCODE = 'PC001', HINT = example;
     END IF;
     IF value ? 'percentage' AND value ? 'canary_pct' THEN
-        RAISE EXCEPTION 'flag "%": give "percentage" or "canary_pct", not both', flag_key
+        RAISE EXCEPTION 'flag "%": give "percentage" or "canary_pct", not both', pgcanary_private.excerpt(flag_key)
             USING ERRCODE = 'PC001', HINT = '"canary_pct" is the handoff flag''s name for "percentage"; keep one.';
     END IF;
     pct_key := CASE WHEN value ? 'canary_pct' THEN 'canary_pct' ELSE 'percentage' END;
     pct := value -> pct_key;
     IF pct IS NOT NULL AND NOT (jsonb_typeof(pct) = 'number' AND pct::text::numeric BETWEEN 0 AND 100
                                 AND pct::text::numeric = trunc(pct::text::numeric)) THEN
-        RAISE EXCEPTION 'flag "%": "%" must be an integer from 0 to 100, got %', flag_key, pct_key, pct
+        RAISE EXCEPTION 'flag "%": "%" must be an integer from 0 to 100, got %', pgcanary_private.excerpt(flag_key), pct_key, pgcanary_private.excerpt(pct::text)
             USING ERRCODE = 'PC001', HINT = 'Use a whole number of percent, for example 2, 10, 50 or 100.';
     END IF;
     IF value ? 'force_on' THEN
         IF jsonb_typeof(value -> 'force_on') <> 'array' THEN
-            RAISE EXCEPTION 'flag "%": "force_on" must be an array of client UUIDs, got %', flag_key, value -> 'force_on'
+            RAISE EXCEPTION 'flag "%": "force_on" must be an array of client UUIDs, got %', pgcanary_private.excerpt(flag_key), pgcanary_private.excerpt((value -> 'force_on')::text)
                 USING ERRCODE = 'PC001', HINT = 'For example "force_on": ["0b7e4a5c-1d2e-4f60-9a1b-2c3d4e5f6a7b"]; use add_to_allowlist() to add one.';
         END IF;
         FOR item IN SELECT e FROM jsonb_array_elements(value -> 'force_on') AS e LOOP
@@ -282,7 +282,7 @@ BEGIN
                 IF jsonb_typeof(item) <> 'string' THEN RAISE invalid_text_representation; END IF;
                 id := (item #>> '{}')::uuid;
             EXCEPTION WHEN invalid_text_representation THEN
-                RAISE EXCEPTION 'flag "%": "force_on" holds %, which is not a UUID', flag_key, item
+                RAISE EXCEPTION 'flag "%": "force_on" holds %, which is not a UUID', pgcanary_private.excerpt(flag_key), pgcanary_private.excerpt(item::text)
                     USING ERRCODE = 'PC001', HINT = 'Every force_on entry is a client UUID string such as "0b7e4a5c-1d2e-4f60-9a1b-2c3d4e5f6a7b".';
             END;
             -- Stored in the canonical lowercase form that bucketing and lookups use.
@@ -291,7 +291,7 @@ BEGIN
         value := jsonb_set(value, '{force_on}', ids);
     END IF;
     IF jsonb_typeof(value -> 'salt') NOT IN ('string', 'null') THEN
-        RAISE EXCEPTION 'flag "%": "salt" must be text, got %', flag_key, value -> 'salt'
+        RAISE EXCEPTION 'flag "%": "salt" must be text, got %', pgcanary_private.excerpt(flag_key), pgcanary_private.excerpt((value -> 'salt')::text)
             USING ERRCODE = 'PC001', HINT = 'A salt gives this flag a cohort independent of other flags, for example "salt": "handoff-v1".';
     END IF;
     RETURN value;

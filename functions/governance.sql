@@ -358,13 +358,13 @@ DECLARE
     row_ public.rollout_prerequisites;
 BEGIN
     IF set_prerequisite.status IS NULL OR set_prerequisite.status NOT IN ('pending', 'met', 'failed') THEN
-        RAISE EXCEPTION 'prerequisite status must be pending, met or failed, got %', coalesce(set_prerequisite.status, 'null')
+        RAISE EXCEPTION 'prerequisite status must be pending, met or failed, got %', coalesce(pgcanary_private.excerpt(set_prerequisite.status), 'null')
             USING ERRCODE = 'PC044', HINT = 'met needs evidence: a link, a test run, the output of pgcanary drill.';
     END IF;
     SELECT q.* INTO row_ FROM public.rollout_prerequisites AS q
      WHERE q.flag_key = set_prerequisite.flag_key AND q.code = set_prerequisite.code FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'prerequisite "%" of flag "%" does not exist', set_prerequisite.code, set_prerequisite.flag_key
+        RAISE EXCEPTION 'prerequisite "%" of flag "%" does not exist', pgcanary_private.excerpt(set_prerequisite.code), pgcanary_private.excerpt(set_prerequisite.flag_key)
             USING ERRCODE = 'PC043',
                   HINT = 'List them with: SELECT flag_key, code, step, status FROM rollout_prerequisites ORDER BY 1, 2;';
     END IF;
@@ -397,7 +397,7 @@ DECLARE
     row_ public.incidents;
 BEGIN
     IF open_incident.severity IS NULL OR open_incident.severity NOT IN ('P0', 'P1', 'P2', 'P3') THEN
-        RAISE EXCEPTION 'incident severity must be P0, P1, P2 or P3, got %', coalesce(open_incident.severity, 'null')
+        RAISE EXCEPTION 'incident severity must be P0, P1, P2 or P3, got %', coalesce(pgcanary_private.excerpt(open_incident.severity), 'null')
             USING ERRCODE = 'PC047', HINT = 'P0/P1 block every rollout gate while open and during the stability window.';
     END IF;
     IF btrim(coalesce(open_incident.title, '')) = '' THEN

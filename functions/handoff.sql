@@ -72,12 +72,16 @@ BEGIN
             USING ERRCODE = 'PC027',
                   HINT = 'The external_handoff flag is off or this client is outside its canary: toggle_ponte_externa(''status'').';
     END IF;
+    -- Opens of one vaga queue here: two concurrent INSERTs would each wait for the other's
+    -- exclusion check (a deadlock, seen under 16 callers). The next in line then meets the
+    -- winner's committed row, and the constraint decides as before.
+    PERFORM pg_advisory_xact_lock(hashtextextended('pgcanary.handoff:' || open_handoff.vaga_id::text, 0));
     BEGIN
         INSERT INTO public.external_handoffs AS h (vaga_id, cliente_id, conversation_id, opened_by)
         VALUES (open_handoff.vaga_id, open_handoff.cliente_id, open_handoff.conversation_id, pgcanary_private.current_actor())
         RETURNING h.* INTO opened;
     EXCEPTION WHEN exclusion_violation THEN
-        -- The constraint decided (a concurrent open waits for the winner's commit, then lands here).
+        -- The constraint decided (a concurrent open waited on the lock above, then lands here).
         SELECT h.handoff_id INTO active FROM public.external_handoffs AS h
          WHERE h.vaga_id = open_handoff.vaga_id AND h.status IN ('pending', 'confirmed');
         RAISE EXCEPTION 'vaga % already has an active handoff', open_handoff.vaga_id

@@ -47,6 +47,10 @@ BEGIN
                         coalesce(cliente_id::text, 'null'), coalesce(quote_literal(pgcanary_private.excerpt(method)), 'null'), coalesce(at::text, 'null')
             USING ERRCODE = 'PC030', HINT = 'For example gerar_dedupe_key(cliente_id => ''<uuid>'', method => ''campaign'', template_ref => ''vaga-123'').';
     END IF;
+    IF NOT isfinite(at) THEN  -- the key names an hour; infinity has none (and would loop)
+        RAISE EXCEPTION 'gerar_dedupe_key: at must be a finite time, got %', at
+            USING ERRCODE = 'PC030', HINT = 'Pass the send time, or omit at for now().';
+    END IF;
     RETURN (pgcanary_private.dedupe_keys(
         cliente_id::text || ':' || method || ':' || coalesce(nullif(template_ref, ''), 'none') || ':', at, 0))[1];
 END
@@ -154,6 +158,10 @@ BEGIN
     IF worker_id IS NULL OR btrim(worker_id) = '' OR length(worker_id) > 200 OR worker_id ~ '[[:cntrl:]]' THEN
         RAISE EXCEPTION 'worker_id must be 1 to 200 printable characters, got %', coalesce(quote_literal(pgcanary_private.excerpt(worker_id)), 'null')
             USING ERRCODE = 'PC030', HINT = 'Name the worker, for example its host and pid: ''web-1:4242''.';
+    END IF;
+    IF pgcanary_private.scrub_text(worker_id) <> worker_id THEN  -- stored as lease_owner
+        RAISE EXCEPTION 'worker_id holds what looks like a phone number: %', quote_literal(pgcanary_private.excerpt(worker_id))
+            USING ERRCODE = 'PC071', HINT = 'Name the worker, for example its host and pid: ''web-1:4242''.';
     END IF;
     IF batch_size IS NULL OR batch_size NOT BETWEEN 1 AND 1000 THEN
         RAISE EXCEPTION 'batch_size must be from 1 to 1000, got %', coalesce(batch_size::text, 'null')

@@ -88,6 +88,30 @@ $$;
 COMMENT ON FUNCTION pgcanary_private.scrub_text(text) IS
     'Free text without phone numbers: each whole number (10+ digits in any spelling) becomes its first 4 canonical digits and "…"; a Brazilian local number (9xxxx-xxxx, xxxx-xxxx) becomes "…". Dates, UUIDs and hashes are kept. Idempotent.';
 
+-- What an error message may show of an argument (the server and PostgREST log every error):
+-- the argument scrubbed like stored text (so a number in any spelling is its prefix), control
+-- characters replaced, at most 40 characters. Only the first 200 characters are looked at, so
+-- a 1 MB argument costs nothing; a number cut at character 200 is past the 40 shown.
+CREATE OR REPLACE FUNCTION pgcanary_private.excerpt(value text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r text;
+BEGIN
+    IF value IS NULL THEN
+        RETURN NULL;
+    END IF;
+    r := regexp_replace(pgcanary_private.scrub_text(left(value, 200)), '[[:cntrl:]]', '?', 'g');
+    -- Shorter digit runs (an 8-digit fragment) are cut too: an error has no use for them.
+    r := regexp_replace(r, '([0-9]{4})[0-9 ().\-]{3,}[0-9]', '\1...', 'g');
+    RETURN CASE WHEN length(value) > 40 THEN left(r, 40) || format('... (%s characters)', length(value)) ELSE r END;
+END
+$$;
+COMMENT ON FUNCTION pgcanary_private.excerpt(text) IS
+    'At most 40 characters of an argument for an error message: numbers scrubbed as in stored text (scrub_text), control characters replaced, other digit runs cut to 4 digits.';
+
 -- JSON values are bounded before they are walked: the walk is recursive, and a deeply
 -- nested value would otherwise answer Postgres' own 54001 (stack depth) instead of ours.
 CREATE OR REPLACE FUNCTION pgcanary_private.check_json_depth(value jsonb, what text)
@@ -176,9 +200,11 @@ $$;
 COMMENT ON FUNCTION pgcanary_private.clean_text_columns() IS
     'BEFORE INSERT OR UPDATE row trigger: scrubs phone numbers from the named text columns and enforces their limits. Args: column:mode:limit, mode text | cut | key | json (functions/pii.sql).';
 
--- Every text column we store that a caller or an operator can fill, with its kind. Columns
--- not here are names checked by a CHECK constraint (event types, methods, channels, scopes,
--- codes, statuses), ids we compute (dedupe keys, hashes), or event props (the events walk).
+-- Every text column we store that a caller or an operator can fill, with its kind. Names
+-- (flag keys, event types, methods, channels, scopes, breaker names) are keys: their CHECK
+-- allows digits after the first letter, so a number in one is refused (PC071). Columns not
+-- here are statuses fixed by a CHECK, ids we compute (dedupe keys, hashes), or event props
+-- (the events walk).
 -- Left out on purpose: outbound_messages.provider_message_id is the provider's own id, and
 -- refusing or cutting it would lose the proof of a send; feature_flags.value and the audit
 -- trails' row images hold what the tables above already cleaned.
@@ -188,11 +214,11 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT * FROM (VALUES
-        ('feature_flags',          ARRAY['description:text:1000']),
+        ('feature_flags',          ARRAY['flag_key:key:100', 'description:text:1000']),
         ('feature_flag_audit',     ARRAY['actor:cut:200', 'reason:text:1000']),
-        ('business_event_types',   ARRAY['description:text:1000']),
-        ('outbound_channels',      ARRAY['description:text:1000']),
-        ('outbound_methods',       ARRAY['description:text:1000']),
+        ('business_event_types',   ARRAY['event_type:key:63', 'category:key:63', 'description:text:1000']),
+        ('outbound_channels',      ARRAY['channel:key:100', 'description:text:1000']),
+        ('outbound_methods',       ARRAY['method:key:100', 'description:text:1000']),
         ('opt_outs',               ARRAY['source:text:200', 'changed_by:cut:200']),
         ('opt_out_audit',          ARRAY['source:text:200', 'actor:cut:200']),
         ('phone_opt_outs',         ARRAY['source:text:200', 'changed_by:cut:200']),
@@ -201,12 +227,14 @@ AS $$
         ('outbound_message_audit', ARRAY['actor:cut:200', 'reason:cut:1000']),
         ('rollout_plans',          ARRAY['description:text:1000']),
         ('rollout_steps',          ARRAY['name:text:200', 'criteria:text:1000']),
-        ('rollout_prerequisites',  ARRAY['description:text:1000', 'evidence:text:1000', 'set_by:cut:200']),
+        ('rollout_prerequisites',  ARRAY['code:key:100', 'description:text:1000', 'evidence:text:1000', 'set_by:cut:200']),
         ('rollout_history',        ARRAY['actor:cut:200', 'reason:text:1000']),
         ('incidents',              ARRAY['title:text:200', 'details:json:8192', 'opened_by:cut:200',
                                          'resolved_by:cut:200', 'resolution:text:1000']),
-        ('alert_outbox',           ARRAY['text:cut:3000', 'last_error:cut:300']),
-        ('safety_audit',           ARRAY['actor:cut:200', 'reason:cut:1000'])) AS v (table_name, columns)
+        ('alert_outbox',           ARRAY['kind:key:100', 'text:cut:3000', 'last_error:cut:300']),
+        ('safety_audit',           ARRAY['actor:cut:200', 'reason:cut:1000']),
+        ('circuit_breakers',       ARRAY['name:key:100']),
+        ('rate_limit_rules',       ARRAY['scope:key:100'])) AS v (table_name, columns)
 $$;
 
 -- UPDATE OF the listed columns only: the outbox's claims and leases never touch them, so

@@ -78,12 +78,12 @@ BEGIN
         END IF;
         -- A network ("10.0.0.0/8") is not an address: one counter per host.
         IF ip IS NULL OR (family(ip) = 4 AND masklen(ip) <> 32) OR (family(ip) = 6 AND masklen(ip) <> 128) THEN
-            RAISE EXCEPTION 'invalid IP address for rate-limit scope "%"', scope
+            RAISE EXCEPTION 'invalid IP address for rate-limit scope "%"', pgcanary_private.excerpt(scope)
                 USING ERRCODE = 'PC028', HINT = 'Pass the client''s address as text, e.g. 203.0.113.7 or 2001:db8::1.';
         END IF;
         RETURN host(ip);
     ELSIF coalesce(btrim(subject), '') = '' THEN
-        RAISE EXCEPTION 'rate-limit subject for scope "%" is empty', scope
+        RAISE EXCEPTION 'rate-limit subject for scope "%" is empty', pgcanary_private.excerpt(scope)
             USING ERRCODE = 'PC028', HINT = 'Pass the value to limit (a user id, an API key name...).';
     END IF;
     RETURN subject;

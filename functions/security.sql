@@ -76,18 +76,4 @@ $$;
 COMMENT ON FUNCTION pgcanary_private.run_as_writer(regprocedure[]) IS
     'Makes pgcanary_writer the owner of SECURITY DEFINER functions that write business_events (db/0006).';
 
--- What an error may show of an argument (issue 15, bounded errors): at most 40 characters,
--- control characters as "?", and any run of digits that could be a phone cut to its first 4
--- (the telefone_prefix rule). The server and PostgREST log every message; a 1 MB argument
--- must not come back, nor a number. NULL stays NULL so callers keep their "null".
-CREATE OR REPLACE FUNCTION pgcanary_private.excerpt(value text)
-RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT CASE WHEN length(value) > 40 THEN left(r, 40) || format('... (%s characters)', length(value)) ELSE r END
-    FROM (SELECT regexp_replace(regexp_replace(left(value, 200), '[[:cntrl:]]', '?', 'g'),
-                                '([0-9]{4})[0-9 ().\-]{3,}[0-9]', '\1...', 'g') AS r) AS x
-$$;
-COMMENT ON FUNCTION pgcanary_private.excerpt(text) IS
-    'At most 40 characters of an argument for an error message: control characters replaced, phone-like digit runs cut to 4 digits.';
+-- pgcanary_private.excerpt lives in pii.sql: it is built on scrub_text.

@@ -87,7 +87,7 @@ def test_every_kind_of_column_keeps_no_number(database_url, case):
         inc = c.execute("select (public.open_incident(severity => 'P3', title => %s, details => jsonb_build_object('nota', %s::text)) "
                         "->> 'incident_id')::bigint", (sentence[:200], sentence)).fetchone()[0]
         ev = c.execute("select public.emit_event(event_type => 'guard_action', event_props => jsonb_build_object('nota', %s::text, %s::text, 1))",
-                       (sentence, sentence[:60])).fetchone()[0]
+                       (sentence, sentence)).fetchone()[0]
         c.execute("reset role")
         c.execute("update public.incidents set resolution = %s, resolved_at = now(), resolved_by = 'ops' where incident_id = %s",
                   (sentence, inc))
