@@ -113,6 +113,13 @@ BEGIN
             USING ERRCODE = 'PC030',
                   HINT = 'For example {"number": "5511999999999", "text": "Olá!"}; pass no payload when you send the message yourself.';
     END IF;
+    -- WhatsApp takes at most 4096 characters of text: longer would fail at send time, after
+    -- the caller is gone. The whole payload (text and provider options) is kept to 16 kB.
+    IF char_length(payload ->> 'text') > 4096 OR pg_column_size(payload) > 16384 THEN
+        RAISE EXCEPTION 'payload: % characters of text, % bytes in all; the limits are 4096 and 16384',
+                        char_length(payload ->> 'text'), pg_column_size(payload)
+            USING ERRCODE = 'PC070', HINT = 'Split a long message in two sends with different template_ref values.';
+    END IF;
     scope := cliente_id::text || ':' || method || ':' || coalesce(nullif(template_ref, ''), 'none') || ':';
     PERFORM pg_advisory_xact_lock(hashtextextended(scope, 4242));
     -- One clock read, after the lock, for the keys, the window and created_at: now() is when

@@ -2,7 +2,7 @@
 -- docs/pii.md, invariant 6): scrub_text itself, then each kind of column through its RPC, a
 -- raw UPDATE, and service_role the PostgREST way; over a limit our SQLSTATE and nothing changed.
 begin;
-select plan(51);
+select plan(55);
 
 -- scrub_text: every spelling of a whole number becomes its prefix; ids, dates and small
 -- numbers stay.
@@ -56,6 +56,14 @@ select count(*) as events0 from business_events \gset
 select throws_ok(format($$select check_outbound_guardrails(gen_random_uuid(), '5511900000009', 'followup', bypass_reason => %L)$$, repeat('r', 1001)),
                  'PC070', 'bypass_reason: 1001 characters, the limit is 1000', 'a 1001-character bypass_reason raises PC070');
 select is((select count(*) from business_events), :events0::bigint, 'and records nothing');
+select count(*) as queued0 from outbound_messages \gset
+select throws_ok(format($$select pode_enviar_com_dedupe(gen_random_uuid(), 'followup', payload => jsonb_build_object('number', '5511900000009', 'text', %L::text))$$, repeat('m', 4097)),
+                 'PC070', 'payload: 4097 characters of text, 4144 bytes in all; the limits are 4096 and 16384', 'a 4097-character message text raises PC070');
+select throws_ok($$select pode_enviar_com_dedupe(gen_random_uuid(), 'followup', payload => jsonb_build_object('number', '5511900000009', 'text', 'oi', 'options', repeat('o', 17000)))$$,
+                 'PC070', null, 'a payload over 16 kB raises PC070');
+select is((select count(*) from outbound_messages), :queued0::bigint, 'and nothing is queued');
+select ok((pode_enviar_com_dedupe(gen_random_uuid(), 'followup', payload => jsonb_build_object('number', '5511900000009', 'text', repeat('m', 4096))) ->> 'pode_enviar')::boolean,
+          'a 4096-character text is queued');
 
 -- Incidents: title, details (JSON: depth and size), a raw UPDATE.
 select (open_incident('P2', 'cliente 5511987654321 reclamou', null, '{"nota": "ligou do +55 11 98765-4321", "telefone": "11987654321"}') ->> 'incident_id')::bigint as inc \gset
