@@ -38,7 +38,7 @@ def main() -> None:
             conn.execute("select resume_flag(%s, 'bench')", (FLAG,))
             ids = [uuid.uuid4() for _ in range(CALLS)]
             ctxs = [EvaluationContext(targeting_key=str(i)) for i in ids]
-            api.set_provider(PgcanaryProvider(connection=conn))
+            api.set_provider_and_wait(PgcanaryProvider(connection=conn))
             client = api.get_client()
 
             def bare() -> float:

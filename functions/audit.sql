@@ -45,15 +45,7 @@ $$;
 CREATE OR REPLACE TRIGGER refuse_truncate BEFORE TRUNCATE ON pgcanary_private.hash_keys
     FOR EACH STATEMENT EXECUTE FUNCTION pgcanary_private.refuse_truncate();
 
--- The flag keys the code reads by name (db/0001, 0003, 0005).
-CREATE OR REPLACE FUNCTION pgcanary_private.is_seed_flag(flag_key text)
-RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT flag_key IN ('pausar_julia', 'campaigns', 'business_events_canary', 'business_events_enabled',
-                        'business_events_rollout_pct', 'external_handoff', 'guardrails_canary')
-$$;
+-- pgcanary_private.is_seed_flag(flag_key) is in functions/flags.sql (stale_flags reads it too).
 
 CREATE OR REPLACE FUNCTION pgcanary_private.refuse_seed_flag_key_change()
 RETURNS trigger

@@ -695,3 +695,13 @@ SELECT pgcanary_private.expose_rpc(ARRAY[
     'public.add_to_allowlist(uuid, text)', 'public.remove_from_allowlist(uuid, text)',
     'public.flag_audit_trail(text, integer)'
 ]::regprocedure[]);
+
+-- The flag keys the code reads by name (db/0001, 0003, 0005).
+CREATE OR REPLACE FUNCTION pgcanary_private.is_seed_flag(flag_key text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT flag_key IN ('pausar_julia', 'campaigns', 'business_events_canary', 'business_events_enabled',
+                        'business_events_rollout_pct', 'external_handoff', 'guardrails_canary')
+$$;

@@ -32,6 +32,23 @@ AS $$
     ) AS s
     WHERE s.check_name IS NOT NULL
     UNION ALL
+    -- Only where clients report (some flag reported within the window): otherwise every flag
+    -- would be listed. The seed flags are read by our own SQL, which does not report.
+    SELECT 'flag_not_evaluated', 'flag', f.flag_key,
+           CASE WHEN e.flag_key IS NULL
+                THEN format('no client evaluated it since it was created on %s: remove it, or wire it',
+                            to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'))
+                ELSE format('last evaluated on %s (%s days ago): remove the flag and its code',
+                            to_char(e.last_evaluated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
+                            extract(day FROM now() - e.last_evaluated_at)::integer) END
+    FROM public.feature_flags AS f
+    LEFT JOIN public.flag_evaluations AS e ON e.flag_key = f.flag_key
+    WHERE f.created_at < now() - coalesce(stale_flags.older_than, interval '14 days')
+      AND coalesce(e.last_evaluated_at, '-infinity') < now() - coalesce(stale_flags.older_than, interval '14 days')
+      AND NOT pgcanary_private.is_seed_flag(f.flag_key)
+      AND EXISTS (SELECT FROM public.flag_evaluations AS r
+                  WHERE r.last_evaluated_at >= now() - coalesce(stale_flags.older_than, interval '14 days'))
+    UNION ALL
     SELECT 'flag_without_description', 'flag', f.flag_key, 'no description: say what it switches'
     FROM public.feature_flags AS f
     WHERE coalesce(btrim(f.description), '') = ''
@@ -42,7 +59,7 @@ AS $$
     ORDER BY 1, 3
 $$;
 COMMENT ON FUNCTION public.stale_flags(interval) IS
-    'Flags to clean up: at 100% or off for everyone, unchanged for older_than (default 14 days, the seed''s two weeks), flags without a description or an owner. Columns as the health_security views.';
+    'Flags to clean up: at 100% or off for everyone, unchanged for older_than (default 14 days, the seed''s two weeks), not evaluated by any client for older_than (where clients report), without a description or an owner. Columns as the health_security views.';
 
 CREATE OR REPLACE VIEW public.health_stale_flags
 WITH (security_invoker = true) AS
@@ -52,4 +69,33 @@ COMMENT ON VIEW public.health_stale_flags IS
 REVOKE ALL ON public.health_stale_flags FROM PUBLIC, anon, authenticated;
 GRANT SELECT ON public.health_stale_flags TO service_role;
 
-SELECT pgcanary_private.expose_rpc(ARRAY['public.stale_flags(interval)']::regprocedure[]);
+-- The clients' report of what they evaluated (pgcanary.flags, the OpenFeature provider): at
+-- most once a minute per process, so it costs the hot path nothing. Unknown keys are ignored
+-- (their evaluations already answer FLAG_NOT_FOUND); a row moves at most once a minute, so
+-- many processes reporting the same flag do not queue on its row.
+CREATE OR REPLACE FUNCTION public.note_flag_evaluations(flag_keys text[])
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    noted integer;
+BEGIN
+    IF flag_keys IS NULL OR cardinality(flag_keys) > 1000 THEN
+        RAISE EXCEPTION 'flag_keys must be an array of at most 1000 flag keys, got %',
+                        coalesce(cardinality(flag_keys) || ' keys', 'null')
+            USING ERRCODE = 'PC003', HINT = 'Report the keys evaluated since the last report, for example ARRAY[''campaigns''].';
+    END IF;
+    INSERT INTO public.flag_evaluations AS e (flag_key)
+    SELECT DISTINCT f.flag_key FROM public.feature_flags AS f WHERE f.flag_key = ANY (flag_keys)
+    ORDER BY 1  -- one lock order for concurrent reporters
+    ON CONFLICT (flag_key) DO UPDATE SET last_evaluated_at = now()
+        WHERE e.last_evaluated_at < now() - interval '1 minute';
+    GET DIAGNOSTICS noted = ROW_COUNT;
+    RETURN noted;
+END
+$$;
+COMMENT ON FUNCTION public.note_flag_evaluations(text[]) IS
+    'Records that a client evaluated these flags (for stale_flags: flag_not_evaluated). Sent by pgcanary.flags and the OpenFeature provider at most once a minute; returns how many rows moved.';
+
+SELECT pgcanary_private.expose_rpc(ARRAY['public.stale_flags(interval)', 'public.note_flag_evaluations(text[])']::regprocedure[]);

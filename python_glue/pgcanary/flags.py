@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from typing import Any
 from uuid import UUID
 
@@ -10,6 +13,43 @@ import psycopg
 from pgcanary.db import rpc
 
 Conn = psycopg.Connection | None
+log = logging.getLogger("pgcanary.flags")
+
+
+class EvaluationReport:
+    """Which flags this process evaluated, sent to note_flag_evaluations at most once per
+    `every` seconds (and at the first evaluation), so that stale_flags can list flags no
+    client evaluates. The evaluation itself stays one read-only statement; the report is one
+    more round trip a minute, in a savepoint of the caller's connection, and its failure is
+    logged (class name only) and never reaches the caller: the keys wait for the next one."""
+
+    def __init__(self, every: float = 60.0) -> None:
+        self.every = every
+        self._pending: set[str] = set()
+        self._last = float("-inf")
+        self._lock = threading.Lock()
+
+    def seen(self, flag_key: str | None, conn: Conn) -> None:
+        if not flag_key:
+            return
+        with self._lock:
+            self._pending.add(flag_key)
+            if time.monotonic() - self._last < self.every:
+                return
+            keys, self._pending, self._last = sorted(self._pending), set(), time.monotonic()
+        try:
+            if conn is None:
+                rpc("note_flag_evaluations", {"flag_keys": (keys, "text[]")})
+            else:
+                with conn.transaction():
+                    rpc("note_flag_evaluations", {"flag_keys": (keys, "text[]")}, conn=conn)
+        except Exception as exc:  # noqa: BLE001 - a report never breaks an evaluation
+            log.warning("flag evaluation report failed: %s", type(exc).__name__)
+            with self._lock:
+                self._pending.update(keys)
+
+
+REPORT = EvaluationReport()
 
 
 def canary_bucket(cliente_id: UUID | str, salt: str | None = None, *, conn: Conn = None) -> int:
@@ -17,13 +57,17 @@ def canary_bucket(cliente_id: UUID | str, salt: str | None = None, *, conn: Conn
 
 
 def evaluate_flag(flag_key: str, cliente_id: UUID | str | None, *, conn: Conn = None) -> dict[str, Any]:
-    return rpc("evaluate_flag", {"flag_key": (flag_key, "text"),
-                                 "cliente_id": (str(cliente_id) if cliente_id else None, "uuid")}, conn=conn)
+    decision = rpc("evaluate_flag", {"flag_key": (flag_key, "text"),
+                                     "cliente_id": (str(cliente_id) if cliente_id else None, "uuid")}, conn=conn)
+    REPORT.seen(flag_key, conn)
+    return decision
 
 
 def is_enabled(flag_key: str, cliente_id: UUID | str | None, *, conn: Conn = None) -> bool:
-    return rpc("is_enabled", {"flag_key": (flag_key, "text"),
-                              "cliente_id": (str(cliente_id) if cliente_id else None, "uuid")}, conn=conn)
+    enabled = rpc("is_enabled", {"flag_key": (flag_key, "text"),
+                                 "cliente_id": (str(cliente_id) if cliente_id else None, "uuid")}, conn=conn)
+    REPORT.seen(flag_key, conn)
+    return enabled
 
 
 def should_emit_event(cliente_id: UUID | str | None, event_type: str, *, conn: Conn = None) -> bool:

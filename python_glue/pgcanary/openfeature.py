@@ -4,7 +4,7 @@
     from openfeature.evaluation_context import EvaluationContext
     from pgcanary.openfeature import PgcanaryProvider
 
-    api.set_provider(PgcanaryProvider(database_url="postgresql://..."))
+    api.set_provider_and_wait(PgcanaryProvider(database_url="postgresql://..."))
     client = api.get_client()
     client.get_boolean_value("business_events_canary", False,
                              EvaluationContext(targeting_key=str(cliente_id)))
@@ -34,6 +34,7 @@ except ImportError as exc:  # pragma: no cover - the message is the point
     raise ImportError("pgcanary.openfeature needs the OpenFeature SDK: pip install 'pgcanary[openfeature]'") from exc
 
 from pgcanary.db import connect_kwargs
+from pgcanary.flags import REPORT
 
 # The SQL reasons are OpenFeature's names already (evaluate_flag was written against the
 # spec); ERROR carries its error_code. Anything unknown is reported, never guessed.
@@ -88,7 +89,7 @@ class PgcanaryProvider(AbstractProvider):
         if self._conn is not None:
             yield self._conn
         else:
-            if self._pool.closed:  # used without api.set_provider, which calls initialize
+            if self._pool.closed:  # used without api.set_provider_and_wait, which calls initialize
                 self._pool.open()
             with self._pool.connection() as conn:
                 yield conn
@@ -105,6 +106,7 @@ class PgcanaryProvider(AbstractProvider):
         try:
             with self._connection() as conn:
                 decision = conn.cursor(row_factory=tuple_row).execute(_QUERY, (flag_key, cliente_id)).fetchone()[0]
+                REPORT.seen(flag_key, conn)  # once a minute at most: for stale_flags
         except Exception:  # noqa: BLE001 - an evaluation never raises (OpenFeature spec 2.2.7)
             return _error(default_value, ErrorCode.GENERAL)
         return self._details(decision, default_value)

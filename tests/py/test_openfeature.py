@@ -39,7 +39,7 @@ def flags(database_url):
 @pytest.fixture
 def client(database_url):
     provider = PgcanaryProvider(database_url=database_url)
-    api.set_provider(provider)
+    api.set_provider_and_wait(provider)
     yield api.get_client()
     api.shutdown()
 
@@ -121,7 +121,7 @@ def test_a_lost_database_returns_the_default(flags):
         d = provider.resolve_boolean_details(FLAG, True, ctx(CLIENT))
         assert (d.value, d.error_code) == (True, ErrorCode.GENERAL)
         # Through the SDK the default comes back too (its own status may answer first).
-        api.set_provider(provider)
+        api.set_provider_and_wait(provider)
         assert api.get_client().get_boolean_details(FLAG, True, ctx(CLIENT)).value is True
     finally:
         api.shutdown()
