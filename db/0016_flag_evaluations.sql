@@ -5,9 +5,12 @@ DO $$ BEGIN PERFORM pgcanary_private.refuse_existing(ARRAY['public.flag_evaluati
 -- evaluation path (is_enabled, evaluate_flag) is STABLE and writes nothing, so it cannot keep
 -- this: the clients report the keys they evaluated, at most once a minute per process
 -- (note_flag_evaluations, functions/stale_flags.sql). Hygiene data, not safety state: not
--- audited. A flag's rows follow its renames and go with it.
+-- audited. No foreign key to feature_flags: it would make TRUNCATE feature_flags fail with
+-- Postgres' 0A000 before our refusal (PC060) could answer. A renamed or deleted flag leaves a
+-- row nobody reads (stale_flags starts from feature_flags); a renamed one is reported again
+-- under its new key by the next evaluation.
 CREATE TABLE public.flag_evaluations (
-    flag_key           text PRIMARY KEY REFERENCES public.feature_flags (flag_key) ON UPDATE CASCADE ON DELETE CASCADE,
+    flag_key           text PRIMARY KEY,
     first_evaluated_at timestamptz NOT NULL DEFAULT now(),
     last_evaluated_at  timestamptz NOT NULL DEFAULT now()
 );

@@ -137,6 +137,8 @@ def value_for(name: str, type_: str, known: dict[str, list]) -> st.SearchStrateg
     if type_ == "uuid[]":
         return st.lists(st.one_of(st.uuids(), st.sampled_from(known.get("message_id") or [uuid.UUID(int=0)])),
                         max_size=3)
+    if type_ == "text[]":
+        return st.lists(texts(known.get("flag_key", [])), max_size=4)
     if type_ == "text":
         return texts(known.get(name, []) + EXPECTED_TEXT.get(name, []))
     if type_ in ("integer", "bigint"):
@@ -186,6 +188,8 @@ def baseline_value(function: str, name: str, type_: str, known: dict[str, list])
         return known[name][0]
     if name in EXPECTED_TEXT:
         return EXPECTED_TEXT[name][0]
+    if name == "flag_keys":
+        return known["flag_key"][:2]
     return {"uuid": uuid.uuid4(), "uuid[]": known["message_id"][:1], "text": "fuzz", "integer": 1, "bigint": 1,
             "boolean": False, "jsonb": Jsonb({}), "timestamp with time zone": datetime.now(timezone.utc),
             "interval": timedelta(days=1)}[type_]
