@@ -70,6 +70,15 @@ def bench_flags(url: str) -> list[dict]:
         results.append({"name": f"{name} TPS / SELECT 1 TPS (prepared, 2 clients)", "subject": round(tps),
                         "baseline": round(base), "ratio": round(ratio, 3), "target": f">= {target}",
                         "met": ratio >= target})
+    # Issue 16's table: a new client id per call, against SELECT gen_random_uuid().
+    for name, script, target in (("is_enabled(flag, gen_random_uuid())", "flags_is_enabled_random.sql", 0.6),
+                                 ("evaluate_flag(flag, gen_random_uuid())", "flags_evaluate_flag_random.sql", 0.45)):
+        tps, base, ratio = ratio_rounds(lambda: pgbench(url, script), lambda: pgbench(url, "flags_random_uuid.sql"))
+        results.append({"name": f"{name} TPS / SELECT gen_random_uuid() TPS (prepared, 2 clients)", "subject": round(tps),
+                        "baseline": round(base), "ratio": round(ratio, 3), "target": f">= {target}",
+                        "met": ratio >= target})
+    if os.environ.get("PGCANARY_BENCH_SKIP_BUCKETING"):
+        return results
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("create table bench_ids as select gen_random_uuid() as id from generate_series(1, 1000000)")
         conn.execute("vacuum analyze bench_ids")

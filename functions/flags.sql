@@ -74,77 +74,63 @@ COMMENT ON FUNCTION public.canary_buckets(uuid[], text) IS
     'Batch form of canary_bucket: one row per id, in input order.';
 
 ------------------------------------------------------------------------------------------
--- Evaluation. evaluate_flag is THE decision procedure; is_enabled is its boolean outcome,
--- written out again because a nested plpgsql call with its own SET search_path costs more
--- than the whole decision (measured: is_enabled calling a shared helper reached 0.51x of
--- SELECT 1, inline 0.66x). tests/sql/flags.test.sql checks that both agree on every
--- reason branch for 1,000 clients. Change both together.
+-- Evaluation. The stored value is parsed once, when it is written, into the generated
+-- columns eval_kind, eval_on, eval_pct, eval_force_on, eval_salt (db/0017_flag_state.sql,
+-- pgcanary_private.flag_state: the one definition of how a value reads). evaluate_flag is
+-- the decision procedure over those columns; is_enabled is its boolean outcome in one
+-- statement, written out again because a nested plpgsql call with its own SET search_path
+-- costs more than the whole decision (bench/README.md). tests/sql/flags.test.sql checks that
+-- both agree on every reason branch for 1,000 clients.
 --
--- Both never raise: every cast is guarded by jsonb_typeof, so a bad stored value (an adopted
--- table, a row written before validation existed) yields PARSE_ERROR / false, and a last
--- EXCEPTION handler fails closed. STABLE: a change of feature_flags is seen by the next
--- statement, so the kill switch acts on the next call (there is no cache to wait for).
+-- Both never raise: nothing they do can fail on any stored value (flag_state turned every
+-- bad value into 'invalid' at write time), so there is no EXCEPTION block and no
+-- subtransaction per call. STABLE: a change of feature_flags is seen by the next statement,
+-- so the kill switch acts on the next call (there is no cache to wait for).
 --
--- Rules, in order: no row -> FLAG_NOT_FOUND; a boolean value -> STATIC / DISABLED; not an
--- object -> PARSE_ERROR; bad percentage -> PARSE_ERROR; "enabled" not true -> DISABLED (a
--- non-boolean "enabled" -> PARSE_ERROR); NULL client -> TARGETING_KEY_MISSING; client in
--- force_on -> TARGETING_MATCH; percentage 100 -> STATIC; else SPLIT on bucket < percentage.
--- A value without a percentage is an on/off flag ({"enabled": true} is on for everyone),
--- unless it has force_on, in which case only the allowlist is on.
+-- Rules, in order: no row -> FLAG_NOT_FOUND; a boolean value -> STATIC / DISABLED; invalid
+-- (not an object, bad percentage, non-boolean "enabled"...) -> PARSE_ERROR; "enabled" not
+-- true -> DISABLED; NULL client -> TARGETING_KEY_MISSING; client in force_on ->
+-- TARGETING_MATCH; percentage 100 -> STATIC; else SPLIT on bucket < percentage. A value
+-- without a percentage is an on/off flag ({"enabled": true} is on for everyone), unless it
+-- has force_on, in which case only the allowlist is on.
 CREATE OR REPLACE FUNCTION public.evaluate_flag(flag_key text, cliente_id uuid)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE  -- not PARALLEL SAFE: its EXCEPTION block is a subtransaction (DESIGN.md §6)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v          jsonb;
-    pct        jsonb;
-    enabled    boolean := false;
+    kind       text;
     configured boolean := false;  -- the flag's own "enabled", whatever the client
+    enabled    boolean := false;
+    force_on   text[];
+    salt       text;
     reason     text;
     error_code text;
     bucket     integer;
     percentage integer;
 BEGIN
-    SELECT f.value INTO v FROM public.feature_flags AS f WHERE f.flag_key = evaluate_flag.flag_key;
-    IF v IS NULL THEN
-        reason := 'ERROR'; error_code := 'FLAG_NOT_FOUND';
-    ELSIF jsonb_typeof(v) = 'boolean' THEN
-        configured := v = 'true'; enabled := configured;
-        percentage := CASE WHEN enabled THEN 100 ELSE 0 END;
+    SELECT f.eval_kind, f.eval_on, f.eval_pct, f.eval_force_on, f.eval_salt
+      INTO kind, configured, percentage, force_on, salt
+      FROM public.feature_flags AS f WHERE f.flag_key = evaluate_flag.flag_key;
+    IF kind IS NULL THEN
+        reason := 'ERROR'; error_code := 'FLAG_NOT_FOUND'; configured := false;
+    ELSIF kind = 'boolean' THEN
+        enabled := configured;
         reason := CASE WHEN enabled THEN 'STATIC' ELSE 'DISABLED' END;
-    ELSIF jsonb_typeof(v) <> 'object' THEN
-        reason := 'ERROR'; error_code := 'PARSE_ERROR';
+    ELSIF kind = 'invalid' THEN
+        reason := 'ERROR'; error_code := 'PARSE_ERROR'; configured := false;
+    ELSIF NOT configured THEN
+        reason := 'DISABLED';
+    ELSIF evaluate_flag.cliente_id IS NULL THEN
+        reason := 'ERROR'; error_code := 'TARGETING_KEY_MISSING';
+    ELSIF evaluate_flag.cliente_id::text = ANY (force_on) THEN
+        enabled := true; reason := 'TARGETING_MATCH';
+    ELSIF percentage >= 100 THEN
+        enabled := true; reason := 'STATIC';
     ELSE
-        pct := coalesce(v -> 'percentage', v -> 'canary_pct');
-        -- percentage stays NULL (PARSE_ERROR) for a JSON null, both keys, or a bad number.
-        IF v ? 'percentage' AND v ? 'canary_pct' THEN
-            NULL;
-        ELSIF pct IS NULL THEN
-            percentage := CASE WHEN v ? 'force_on' THEN 0 ELSE 100 END;
-        ELSIF jsonb_typeof(pct) = 'number' AND pct::numeric BETWEEN 0 AND 100
-              AND pct::numeric = trunc(pct::numeric) THEN
-            percentage := pct::numeric::integer;  -- 50.0 is 50
-        END IF;
-        configured := coalesce(v -> 'enabled' = 'true'::jsonb, false);
-        IF percentage IS NULL
-           OR (v ? 'enabled' AND jsonb_typeof(v -> 'enabled') <> 'boolean')
-           OR (v ? 'force_on' AND jsonb_typeof(v -> 'force_on') <> 'array')
-           OR jsonb_typeof(v -> 'salt') NOT IN ('string', 'null') THEN
-            reason := 'ERROR'; error_code := 'PARSE_ERROR'; configured := false;
-        ELSIF NOT configured THEN
-            reason := 'DISABLED';
-        ELSIF evaluate_flag.cliente_id IS NULL THEN
-            reason := 'ERROR'; error_code := 'TARGETING_KEY_MISSING';
-        ELSIF (v -> 'force_on') ? evaluate_flag.cliente_id::text THEN
-            enabled := true; reason := 'TARGETING_MATCH';
-        ELSIF percentage >= 100 THEN
-            enabled := true; reason := 'STATIC';
-        ELSE
-            bucket := (('x' || substr(md5(coalesce((v ->> 'salt') || ':', '') || evaluate_flag.cliente_id::text), 1, 8))::bit(32)::bigint % 100)::integer;
-            enabled := bucket < percentage;
-            reason := 'SPLIT';
-        END IF;
+        bucket := (('x' || substr(md5(coalesce(salt || ':', '') || evaluate_flag.cliente_id::text), 1, 8))::bit(32)::bigint % 100)::integer;
+        enabled := bucket < percentage;
+        reason := 'SPLIT';
     END IF;
     RETURN jsonb_build_object(
         'flag_key', evaluate_flag.flag_key, 'enabled', enabled, 'reason', reason,
@@ -156,52 +142,28 @@ BEGIN
                       WHEN percentage <= 15 THEN 'canary_10pct'
                       WHEN percentage <= 60 THEN 'canary_50pct'
                       ELSE 'full_rollout' END);
-EXCEPTION WHEN OTHERS THEN
-    RETURN jsonb_build_object('flag_key', evaluate_flag.flag_key, 'enabled', false,
-                              'reason', 'ERROR', 'error_code', 'GENERAL', 'bucket', NULL,
-                              'percentage', NULL, 'phase', 'disabled');
 END
 $$;
 COMMENT ON FUNCTION public.evaluate_flag(text, uuid) IS
-    'Evaluates a flag for a client: {flag_key, enabled, reason, error_code, bucket, percentage, phase}. Reasons: DISABLED, TARGETING_MATCH (force_on), SPLIT, STATIC, ERROR (FLAG_NOT_FOUND, PARSE_ERROR, TARGETING_KEY_MISSING, GENERAL). Never raises.';
+    'Evaluates a flag for a client: {flag_key, enabled, reason, error_code, bucket, percentage, phase}. Reasons: DISABLED, TARGETING_MATCH (force_on), SPLIT, STATIC, ERROR (FLAG_NOT_FOUND, PARSE_ERROR, TARGETING_KEY_MISSING). Never raises.';
 
 CREATE OR REPLACE FUNCTION public.is_enabled(flag_key text, cliente_id uuid)
 RETURNS boolean
-LANGUAGE plpgsql STABLE  -- not PARALLEL SAFE: its EXCEPTION block is a subtransaction (DESIGN.md §6)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v   jsonb;
-    pct jsonb;
 BEGIN
-    SELECT f.value INTO v FROM public.feature_flags AS f WHERE f.flag_key = is_enabled.flag_key;
-    IF v IS NULL OR jsonb_typeof(v) <> 'object' THEN
-        RETURN coalesce(v = 'true', false);
-    END IF;
-    pct := coalesce(v -> 'percentage', v -> 'canary_pct');
-    IF (v -> 'enabled') IS DISTINCT FROM 'true'::jsonb
-       OR (v ? 'force_on' AND jsonb_typeof(v -> 'force_on') <> 'array')
-       OR jsonb_typeof(v -> 'salt') NOT IN ('string', 'null')
-       OR (v ? 'percentage' AND v ? 'canary_pct')
-       OR (pct IS NOT NULL AND NOT (jsonb_typeof(pct) = 'number'
-           AND pct::numeric BETWEEN 0 AND 100 AND pct::numeric = trunc(pct::numeric)))
-       OR is_enabled.cliente_id IS NULL THEN
-        RETURN false;
-    END IF;
-    IF (v -> 'force_on') ? is_enabled.cliente_id::text THEN
-        RETURN true;
-    END IF;
-    IF pct IS NULL THEN
-        RETURN NOT v ? 'force_on';
-    END IF;
-    RETURN (('x' || substr(md5(coalesce((v ->> 'salt') || ':', '') || is_enabled.cliente_id::text), 1, 8))::bit(32)::bigint % 100)
-           < pct::numeric;
-EXCEPTION WHEN OTHERS THEN
-    RETURN false;  -- fail closed; evaluate_flag gives the reason
+    RETURN coalesce((
+        SELECT CASE WHEN f.eval_kind = 'boolean' THEN f.eval_on
+                    WHEN f.eval_kind <> 'object' OR NOT f.eval_on OR is_enabled.cliente_id IS NULL THEN false
+                    WHEN is_enabled.cliente_id::text = ANY (f.eval_force_on) THEN true
+                    ELSE (('x' || substr(md5(coalesce(f.eval_salt || ':', '') || is_enabled.cliente_id::text), 1, 8))::bit(32)::bigint % 100)
+                         < f.eval_pct END
+          FROM public.feature_flags AS f WHERE f.flag_key = is_enabled.flag_key), false);
 END
 $$;
 COMMENT ON FUNCTION public.is_enabled(text, uuid) IS
-    'Hot path: true when the flag is on for this client. Same decision as evaluate_flag''s "enabled"; never raises (false on any error).';
+    'Hot path: true when the flag is on for this client. Same decision as evaluate_flag''s "enabled"; never raises (false for a missing or invalid flag).';
 
 -- The seed's should_emit_event: the business_events_enabled master switch (seed 8.4's
 -- emergency UPDATE sets it to false) and then the business_events_canary rollout. The

@@ -41,14 +41,18 @@ def catalog_digest(url: str) -> dict[str, list]:
             where n.nspname in ('public', 'pgcanary_private', 'pgcanary_migrations')
               and c.relkind in ('r', 'p', 'v', 'm', 'S')
             order by 1""",
+        # A generated column of the kept feature_flags (db/0017) goes with the function it is
+        # generated from when pgcanary_private is dropped, and comes back at the end of the
+        # table: its position is not compared, everything else about it is.
         "columns": """
-            select a.attrelid::regclass::text, a.attnum, a.attname::text, format_type(a.atttypid, a.atttypmod),
+            select a.attrelid::regclass::text, case when a.attgenerated <> '' then 0 else a.attnum end,
+                   a.attname::text, format_type(a.atttypid, a.atttypmod), a.attgenerated::text,
                    a.attnotnull, a.attidentity::text, coalesce(pg_get_expr(d.adbin, d.adrelid), '')
             from pg_attribute a join pg_class c on c.oid = a.attrelid
             left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
             where c.relnamespace in (select oid from pg_namespace where nspname in ('public', 'pgcanary_private', 'pgcanary_migrations'))
               and c.relkind in ('r', 'p', 'v', 'm') and a.attnum > 0 and not a.attisdropped
-            order by 1, 2""",
+            order by 1, 2, 3""",
         "indexes_and_constraints": """
             select schemaname::text, tablename::text, indexname::text, indexdef from pg_indexes
             where schemaname in ('public', 'pgcanary_private', 'pgcanary_migrations')
