@@ -18,7 +18,7 @@ CREATE TYPE pgcanary_private.flag_state AS (
 
 CREATE FUNCTION pgcanary_private.flag_state(value jsonb)
 RETURNS pgcanary_private.flag_state
-LANGUAGE plpgsql IMMUTABLE  -- not PARALLEL SAFE: its EXCEPTION block is a subtransaction (DESIGN.md §6)
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -53,9 +53,8 @@ BEGIN
     r.force_on := coalesce(ARRAY(SELECT jsonb_array_elements_text(value -> 'force_on')), '{}');
     r.salt := value ->> 'salt';
     RETURN r;
-EXCEPTION WHEN OTHERS THEN
-    r.kind := 'invalid'; r.is_on := false;  -- never fail a write here; evaluation fails closed
-    RETURN r;
+    -- No EXCEPTION block: every cast above is guarded by jsonb_typeof or a range check, so no
+    -- stored value can make it raise (and a raise here would fail the write, not an evaluation).
 END
 $$;
 -- Computed for whoever writes feature_flags, who needs EXECUTE on it: service_role has it on

@@ -8,25 +8,20 @@ SET LOCAL search_path TO pg_catalog, pg_temp;  -- see db/0001_foundation.sql
 --   PC046 incident not found            PC047 invalid incident
 
 ------------------------------------------------------------------------------------------
--- A canary value's percentage and on/off state, read the way evaluate_flag reads them
--- (percentage or the handoff flag's canary_pct; a boolean value is on/off).
+-- A flag value's percentage and on/off state: flag_state's reading (db/0017), the one
+-- definition evaluate_flag also reads. For values not in a column (OLD in a trigger, a master
+-- flag read by key), otherwise read feature_flags.eval_pct / eval_on.
 CREATE OR REPLACE FUNCTION pgcanary_private.flag_percentage(value jsonb)
 RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT CASE WHEN jsonb_typeof(value) = 'boolean' THEN CASE WHEN value = 'true'::jsonb THEN 100 ELSE 0 END
-                WHEN jsonb_typeof(coalesce(value -> 'percentage', value -> 'canary_pct')) = 'number'
-                THEN trunc(coalesce(value -> 'percentage', value -> 'canary_pct')::text::numeric)::integer END
-$$;
+AS $$ SELECT (pgcanary_private.flag_state(value)).pct::integer $$;
 
 CREATE OR REPLACE FUNCTION pgcanary_private.flag_is_on(value jsonb)
 RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce(value = 'true'::jsonb OR value -> 'enabled' = 'true'::jsonb, false)
-$$;
+AS $$ SELECT (pgcanary_private.flag_state(value)).is_on $$;
 
 ------------------------------------------------------------------------------------------
 -- Step history. Every path that changes a planned flag (our RPCs, kill_flag, the seed's raw
