@@ -166,10 +166,8 @@ BEGIN
         RAISE EXCEPTION 'worker_id must be 1 to 200 printable characters, got %', coalesce(quote_literal(pgcanary_private.excerpt(worker_id)), 'null')
             USING ERRCODE = 'PC030', HINT = 'Name the worker, for example its host and pid: ''web-1:4242''.';
     END IF;
-    IF pgcanary_private.scrub_text(worker_id) <> worker_id THEN  -- stored as lease_owner
-        RAISE EXCEPTION 'worker_id holds what looks like a phone number: %', quote_literal(pgcanary_private.excerpt(worker_id))
-            USING ERRCODE = 'PC071', HINT = 'Name the worker, for example its host and pid: ''web-1:4242''.';
-    END IF;
+    PERFORM pgcanary_private.refuse_phone_in_key('worker_id', worker_id,  -- stored as lease_owner
+        'Name the worker, for example its host and pid: ''web-1:4242''.');
     IF batch_size IS NULL OR batch_size NOT BETWEEN 1 AND 1000 THEN
         RAISE EXCEPTION 'batch_size must be from 1 to 1000, got %', coalesce(batch_size::text, 'null')
             USING ERRCODE = 'PC030', HINT = 'The worker claims 50 by default.';

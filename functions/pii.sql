@@ -112,6 +112,22 @@ $$;
 COMMENT ON FUNCTION pgcanary_private.excerpt(text) IS
     'At most 40 characters of an argument for an error message: numbers scrubbed as in stored text (scrub_text), control characters replaced, other digit runs cut to 4 digits.';
 
+-- A key (an identifier a caller chooses and we store and show) cannot be scrubbed without
+-- breaking it: a phone number in one is refused. One rule for the key columns of
+-- text_columns(), business_events.source and outbox_claim's worker_id.
+CREATE OR REPLACE FUNCTION pgcanary_private.refuse_phone_in_key(what text, value text, hint text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF pgcanary_private.scrub_text(value) IS DISTINCT FROM value THEN
+        RAISE EXCEPTION '% holds what looks like a phone number: %', what, pgcanary_private.excerpt(value)
+            USING ERRCODE = 'PC071', HINT = hint;
+    END IF;
+END
+$$;
+
 -- JSON values are bounded before they are walked: the walk is recursive, and a deeply
 -- nested value would otherwise answer Postgres' own 54001 (stack depth) instead of ours.
 CREATE OR REPLACE FUNCTION pgcanary_private.check_json_depth(value jsonb, what text)
@@ -178,11 +194,12 @@ BEGIN
             RAISE EXCEPTION '%.%: % characters, the limit is %', TG_TABLE_NAME, col, char_length(v), lim
                 USING ERRCODE = 'PC070', HINT = 'Shorten it; put long evidence in a document and link it.';
         END IF;
-        clean := pgcanary_private.scrub_text(v);
-        IF mode = 'key' AND clean IS DISTINCT FROM v THEN
-            RAISE EXCEPTION '%.% holds what looks like a phone number: %', TG_TABLE_NAME, col, pgcanary_private.excerpt(clean)
-                USING ERRCODE = 'PC071', HINT = 'Keys are stored and shown: use an id of yours (vaga-123), never a phone number (docs/pii.md).';
+        IF mode = 'key' THEN  -- kept as written, or refused
+            PERFORM pgcanary_private.refuse_phone_in_key(format('%s.%s', TG_TABLE_NAME, col), v,
+                'Keys are stored and shown: use an id of yours (vaga-123), never a phone number (docs/pii.md).');
+            CONTINUE;
         END IF;
+        clean := pgcanary_private.scrub_text(v);
         IF mode = 'cut' AND char_length(clean) > lim THEN
             suffix := format('… (%s characters)', char_length(v));
             clean := left(clean, lim - char_length(suffix)) || suffix;

@@ -43,11 +43,11 @@ AS $$
                             extract(day FROM now() - e.last_evaluated_at)::integer) END
     FROM public.feature_flags AS f
     LEFT JOIN public.flag_evaluations AS e ON e.flag_key = f.flag_key
-    WHERE f.created_at < now() - coalesce(stale_flags.older_than, interval '14 days')
-      AND coalesce(e.last_evaluated_at, '-infinity') < now() - coalesce(stale_flags.older_than, interval '14 days')
+    CROSS JOIN (SELECT now() - coalesce(stale_flags.older_than, interval '14 days') AS t) AS cutoff
+    WHERE f.created_at < cutoff.t
+      AND coalesce(e.last_evaluated_at, '-infinity') < cutoff.t
       AND NOT pgcanary_private.is_seed_flag(f.flag_key)
-      AND EXISTS (SELECT FROM public.flag_evaluations AS r
-                  WHERE r.last_evaluated_at >= now() - coalesce(stale_flags.older_than, interval '14 days'))
+      AND EXISTS (SELECT FROM public.flag_evaluations AS r WHERE r.last_evaluated_at >= cutoff.t)
     UNION ALL
     SELECT 'flag_without_description', 'flag', f.flag_key, 'no description: say what it switches'
     FROM public.feature_flags AS f

@@ -39,5 +39,6 @@ GRANT USAGE ON SCHEMA public, pgcanary_private TO pgcanary_writer;
 GRANT EXECUTE ON FUNCTION pgcanary_private.validate_event(text, jsonb), pgcanary_private.scrub_pii(jsonb),
     pgcanary_private.props_pii_free(jsonb), pgcanary_private.check_json_depth(jsonb, text),
     pgcanary_private.scrub_pii_walk(jsonb, boolean), pgcanary_private.is_phone_value(jsonb),
-    pgcanary_private.scrub_text(text), pgcanary_private.excerpt(text), pgcanary_private.phone_prefix(text), pgcanary_private.phone_e164(text)
+    pgcanary_private.scrub_text(text), pgcanary_private.excerpt(text), pgcanary_private.refuse_phone_in_key(text, text, text),
+    pgcanary_private.phone_prefix(text), pgcanary_private.phone_e164(text)
     TO pgcanary_writer;

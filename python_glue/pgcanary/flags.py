@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import nullcontext
 from typing import Any
 from uuid import UUID
 
@@ -38,11 +39,8 @@ class EvaluationReport:
                 return
             keys, self._pending, self._last = sorted(self._pending), set(), time.monotonic()
         try:
-            if conn is None:
-                rpc("note_flag_evaluations", {"flag_keys": (keys, "text[]")})
-            else:
-                with conn.transaction():
-                    rpc("note_flag_evaluations", {"flag_keys": (keys, "text[]")}, conn=conn)
+            with conn.transaction() if conn is not None else nullcontext():
+                rpc("note_flag_evaluations", {"flag_keys": (keys, "text[]")}, conn=conn)
         except Exception as exc:  # noqa: BLE001 - a report never breaks an evaluation
             log.warning("flag evaluation report failed: %s", type(exc).__name__)
             with self._lock:
